@@ -1,0 +1,64 @@
+"""The error hierarchy. Every failure the user can cause or meet carries its exit code.
+
+The CLI catches `E2EError` in exactly one place and prints `str(error)`; a traceback is shown
+only with `--debug`.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    SUITES_FAILED = 1
+    USAGE = 2
+    PREREQUISITE = 3
+    INFRASTRUCTURE = 4
+    SIGINT = 130
+    SIGTERM = 143
+
+
+class E2EError(Exception):
+    """Base of every error the tool reports without a traceback."""
+
+    exit_code: ExitCode = ExitCode.INFRASTRUCTURE
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail  # extra lines shown under the message (log tails, remedies)
+
+
+class UsageError(E2EError):
+    """Bad command-line usage, or a command that is not available yet."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(UsageError):
+    """A configuration file that cannot be used; the message names file, line and key."""
+
+
+class PrerequisiteError(E2EError):
+    """Something the run needs is missing on this machine; the detail gives the remedy."""
+
+    exit_code = ExitCode.PREREQUISITE
+
+
+class InfrastructureError(E2EError):
+    """An image build, Postgres or a service did not come up."""
+
+    exit_code = ExitCode.INFRASTRUCTURE
+
+
+class Interrupted(E2EError):
+    """The run was stopped by a signal; raised after cleanup."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {name}")
+        self.signum = signum
+        self.exit_code = ExitCode.SIGTERM if signum == signal.SIGTERM else ExitCode.SIGINT
