@@ -1,0 +1,240 @@
+"""The singleton Postgres server and its databases: the one module that imports psycopg.
+
+A `PostgresServer` is an address plus an admin connection; `start_server` creates the container
+through the engine and waits until a real connection succeeds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from hodei_e2e.errors import InfrastructureError
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from hodei_e2e.config import PostgresConfig
+    from hodei_e2e.docker import ContainerInfo, Engine
+
+PGDATA = "/var/lib/postgresql/data"
+PORT = 5432
+POLL_INTERVAL = 0.05
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+    user: str
+    password: str
+
+    def url(self, database: str) -> str:
+        user = quote(self.user, safe="")
+        password = quote(self.password, safe="")
+        return f"postgres://{user}:{password}@{self.host}:{self.port}/{database}"
+
+    def libpq_env(self, database: str) -> dict[str, str]:
+        return {
+            "PGHOST": self.host,
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGPASSWORD": self.password,
+            "PGDATABASE": database,
+        }
+
+
+def container_spec_args(config: PostgresConfig) -> dict[str, Any]:
+    """What the container needs, following the official image's interface."""
+    command = ["postgres"]
+    for key, value in config.settings.items():
+        command += ["-c", f"{key}={value}"]
+    return {
+        "image": config.image,
+        "command": command,
+        "environment": {
+            "POSTGRES_USER": config.user,
+            "POSTGRES_PASSWORD": config.password,
+            "POSTGRES_DB": "postgres",
+            "PGDATA": PGDATA,
+        },
+        "ports": (PORT,),
+        "tmpfs": {PGDATA: "rw"} if config.tmpfs else {},
+    }
+
+
+def _connect(address: Address, database: str, timeout: float) -> psycopg.Connection[Any]:
+    import psycopg
+
+    return psycopg.connect(
+        host=address.host,
+        port=address.port,
+        user=address.user,
+        password=address.password,
+        dbname=database,
+        connect_timeout=max(1, int(timeout)),
+        autocommit=True,
+        application_name="hodei-e2e",
+    )
+
+
+def wait_ready(
+    address: Address,
+    timeout: float,
+    *,
+    alive: Callable[[], bool] = lambda: True,
+    logs: Callable[[], str] = lambda: "",
+    what: str = "Postgres",
+) -> float:
+    """Poll until a real connection succeeds; return the seconds it took.
+
+    Every psycopg error is retryable until `timeout`; a container that exits stops the wait
+    at once. Either failure raises `InfrastructureError` with the container's last log lines.
+    """
+    import psycopg
+
+    start = time.monotonic()
+    deadline = start + timeout
+    last_error = "no attempt made"
+    while True:
+        try:
+            with _connect(address, "postgres", min(2.0, timeout)) as conn:
+                conn.execute("SELECT 1")
+            return time.monotonic() - start
+        except psycopg.Error as error:
+            last_error = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        if not alive():
+            raise InfrastructureError(
+                f"{what} exited before it was ready ({last_error})",
+                detail=_tail("last log lines", logs()),
+            )
+        if time.monotonic() >= deadline:
+            raise InfrastructureError(
+                f"{what} was not ready after {timeout:g}s ({last_error})",
+                detail=_tail("last log lines", logs()),
+            )
+        time.sleep(POLL_INTERVAL)
+
+
+def _tail(title: str, text: str, lines: int = 30) -> str:
+    body = "\n".join(text.rstrip().splitlines()[-lines:]) or "(empty)"
+    return f"{title}:\n{body}"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class PostgresServer:
+    """A running server: its address and one admin connection shared under a lock."""
+
+    def __init__(self, address: Address, container: ContainerInfo | None = None) -> None:
+        self.address = address
+        self.container = container
+        self._lock = threading.Lock()
+        self._admin: psycopg.Connection[Any] | None = None
+        self._version: int | None = None
+
+    def admin_url(self) -> str:
+        return self.address.url("postgres")
+
+    @contextmanager
+    def admin(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._lock:
+            if self._admin is None or self._admin.closed:
+                self._admin = _connect(self.address, "postgres", 5)
+            yield self._admin
+
+    def close(self) -> None:
+        with self._lock:
+            if self._admin is not None:
+                self._admin.close()
+                self._admin = None
+
+    @property
+    def version(self) -> int:
+        if self._version is None:
+            with self.admin() as conn:
+                self._version = int(conn.info.server_version)
+        return self._version
+
+    def create_database(self, name: str, *, template: str | None = None, comment: str = "") -> None:
+        import psycopg
+
+        sql = f"CREATE DATABASE {quote_ident(name)}"
+        if template:
+            sql += f" TEMPLATE {quote_ident(template)}"
+        try:
+            with self.admin() as conn:
+                conn.execute(sql.encode())
+                if comment:
+                    conn.execute(
+                        f"COMMENT ON DATABASE {quote_ident(name)} IS %s".encode(), (comment,)
+                    )
+        except psycopg.Error as error:
+            raise InfrastructureError(f"cannot create database {name}: {error}") from None
+
+    def drop_database(self, name: str) -> None:
+        """Drop `name`, terminating its connections first; a missing database is fine."""
+        import psycopg
+
+        try:
+            with self.admin() as conn:
+                if self.version >= 130000:
+                    conn.execute(
+                        f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)".encode()
+                    )
+                    return
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                )
+                conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}".encode())
+        except psycopg.Error as error:
+            raise InfrastructureError(f"cannot drop database {name}: {error}") from None
+
+    def databases(self, prefix: str) -> dict[str, str]:
+        """Databases whose name starts with `prefix_`, with their comments."""
+        with self.admin() as conn:
+            rows = conn.execute(
+                "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') "
+                "FROM pg_database WHERE datname LIKE %s",
+                (prefix.replace("_", r"\_") + r"\_%",),
+            ).fetchall()
+        return {str(name): str(comment) for name, comment in rows}
+
+
+def start_server(
+    engine: Engine,
+    config: PostgresConfig,
+    labels: Mapping[str, str],
+    *,
+    name: str | None = None,
+    on_created: Callable[[ContainerInfo], None] = lambda _c: None,
+) -> PostgresServer:
+    """Create the container, report it through `on_created` at once, and wait until ready."""
+    from hodei_e2e.docker import ContainerSpec
+
+    spec = ContainerSpec(labels=labels, name=name, **container_spec_args(config))
+    container = engine.create(spec)
+    on_created(container)
+    port = engine.published_port(container.id, PORT)
+    address = Address("127.0.0.1", port, config.user, config.password)
+
+    def alive() -> bool:
+        found = engine.find(container.id)
+        return found is not None and found.status in ("created", "running", "restarting")
+
+    wait_ready(
+        address,
+        config.startup_timeout,
+        alive=alive,
+        logs=lambda: engine.logs_tail(container.id, 30),
+        what=f"Postgres ({config.image})",
+    )
+    return PostgresServer(address, container)
