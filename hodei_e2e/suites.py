@@ -1,0 +1,328 @@
+"""Running suites: one shell per suite in its own process group, up to `jobs` at a time.
+
+The only module that starts subprocesses for suites. A suite's output is masked, written to its
+log file as it comes, and kept as a tail; a timeout or a stop terminates the whole group
+(SIGTERM, a grace period, SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Protocol
+
+from hodei_e2e.config import SuiteConfig
+from hodei_e2e.masking import masker
+from hodei_e2e.results import Status, SuiteResult, parse_counts
+
+TAIL_LINES = 200
+KILL_GRACE = 5.0
+
+
+class SkipSuite(Exception):
+    """Raised by `Hooks.prepare` when a suite cannot run; the reason goes into the report."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    env: Mapping[str, str]  # added on top of the caller's environment
+    database: str | None = None
+
+
+class Hooks(Protocol):
+    def prepare(self, suite: SuiteConfig) -> Prepared: ...
+    def release(self, suite: SuiteConfig, prepared: Prepared) -> None: ...
+    def started(self, suite: SuiteConfig, attempt: int) -> None: ...
+    def output(self, suite: SuiteConfig, line: str) -> None: ...
+    def finished(self, result: SuiteResult) -> None: ...
+
+
+class ProcessGroups:
+    """The live suites' process groups, so that a stop can reach every one of them."""
+
+    def __init__(self) -> None:
+        self._groups: set[int] = set()
+        self._lock = threading.Lock()
+
+    def add(self, pgid: int) -> None:
+        with self._lock:
+            self._groups.add(pgid)
+
+    def discard(self, pgid: int) -> None:
+        with self._lock:
+            self._groups.discard(pgid)
+
+    def signal_all(self, signum: int) -> None:
+        with self._lock:
+            groups = list(self._groups)
+        for pgid in groups:
+            _killpg(pgid, signum)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._groups)
+
+
+def _killpg(pgid: int, signum: int) -> bool:
+    """Signal a group; False when no process of it is left."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def terminate_group(pgid: int, grace: float) -> None:
+    """SIGTERM the group, wait up to `grace` for it to empty, then SIGKILL what is left."""
+    if not _killpg(pgid, signal.SIGTERM):
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _killpg(pgid, 0):
+            return
+        time.sleep(0.02)
+    _killpg(pgid, signal.SIGKILL)
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    if code == 127:
+        return "exit code 127: command not found"
+    if code == 126:
+        return "exit code 126: command not executable"
+    return f"exit code {code}"
+
+
+@dataclass
+class _Attempt:
+    exit_code: int | None = None
+    timed_out: bool = False
+    stopped: bool = False
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    summary_lines: list[str] = field(default_factory=list)
+
+
+class SuiteRunner:
+    def __init__(
+        self,
+        hooks: Hooks,
+        *,
+        logs_dir: Path,
+        jobs: int = 1,
+        default_timeout: float = 900.0,
+        fail_fast: bool = False,
+        timeout_override: float | None = None,
+        base_env: Mapping[str, str] | None = None,
+        stop_grace: float = KILL_GRACE,
+    ) -> None:
+        self.hooks = hooks
+        self.logs_dir = logs_dir
+        self.jobs = max(1, jobs)
+        self.default_timeout = default_timeout
+        self.timeout_override = timeout_override
+        self.fail_fast = fail_fast
+        self.base_env = dict(os.environ if base_env is None else base_env)
+        self.groups = ProcessGroups()
+        self.results: dict[str, SuiteResult] = {}
+        self._stop = threading.Event()
+        self._failed: list[str] = []
+        self.grace = KILL_GRACE  # after a timeout
+        self.stop_grace = stop_grace  # after an interruption
+
+    # -- the public surface -------------------------------------------------------------------
+
+    def run(self, suites: Sequence[SuiteConfig]) -> list[SuiteResult]:
+        """Run `suites`; results come back in the order given, whatever order they ended in."""
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="suite")
+        try:
+            futures = [pool.submit(self._run_suite, suite) for suite in suites]
+            pending = set(futures)
+            while pending:  # short waits keep the main thread responsive to signals
+                _done, pending = wait(pending, timeout=0.25, return_when=FIRST_EXCEPTION)
+            for future in futures:
+                future.result()
+        except BaseException:
+            self.stop(self.stop_grace)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return [self.results[suite.name] for suite in suites]
+
+    def stop(self, grace: float) -> None:
+        """Stop everything: nothing new starts, live groups get SIGTERM then SIGKILL."""
+        self._stop.set()
+        self.groups.signal_all(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while len(self.groups) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.kill()
+
+    def kill(self) -> None:
+        self._stop.set()
+        self.groups.signal_all(signal.SIGKILL)
+
+    def outcome_for_unfinished(self, suites: Sequence[SuiteConfig]) -> list[SuiteResult]:
+        """Every suite's result after a stop: finished ones as they were, others interrupted."""
+        return [
+            self.results.get(suite.name)
+            or SuiteResult(suite.name, Status.INTERRUPTED, reason="the run was interrupted")
+            for suite in suites
+        ]
+
+    # -- one suite ------------------------------------------------------------------------------
+
+    def _run_suite(self, suite: SuiteConfig) -> None:
+        result = self._run_attempts(suite)
+        self.results[suite.name] = result
+        if not result.status.ok and result.status is not Status.INTERRUPTED:
+            self._failed.append(suite.name)
+        self.hooks.finished(result)
+
+    def _skip_reason(self) -> str | None:
+        if self._stop.is_set():
+            return "the run was interrupted"
+        if self.fail_fast and self._failed:
+            return f"not started: --fail-fast after {self._failed[0]} failed"
+        return None
+
+    def _run_attempts(self, suite: SuiteConfig) -> SuiteResult:
+        log_path = self.logs_dir / f"{suite.name}.log"
+        reason = self._skip_reason()
+        if reason:
+            status = Status.INTERRUPTED if self._stop.is_set() else Status.SKIPPED
+            return SuiteResult(suite.name, status, reason=reason)
+        started = time.time()
+        clock = time.monotonic()
+        result = SuiteResult(suite.name, Status.ERROR)
+        with log_path.open("w", encoding="utf-8") as log:
+            for attempt in range(1, suite.retries + 2):
+                if attempt > 1:
+                    log.write(f"\n--- hodei-e2e: attempt {attempt} of {suite.retries + 1} ---\n")
+                result = self._attempt(suite, attempt, log, log_path)
+                if result.status in (Status.PASSED, Status.SKIPPED, Status.INTERRUPTED):
+                    break
+                if self._stop.is_set():
+                    break
+        return replace(result, started=started, duration=time.monotonic() - clock)
+
+    def _attempt(
+        self, suite: SuiteConfig, attempt: int, log: IO[str], log_path: Path
+    ) -> SuiteResult:
+        try:
+            prepared = self.hooks.prepare(suite)
+        except SkipSuite as skip:
+            return SuiteResult(suite.name, Status.SKIPPED, reason=str(skip))
+        except Exception as error:  # noqa: BLE001 - reported as this suite's error
+            return SuiteResult(suite.name, Status.ERROR, reason=masker(str(error)))
+        try:
+            self.hooks.started(suite, attempt)
+            outcome = self._execute(suite, prepared, log)
+        finally:
+            self.hooks.release(suite, prepared)
+        return _result(suite, outcome, prepared, log_path, attempt, self._timeout(suite))
+
+    def _timeout(self, suite: SuiteConfig) -> float:
+        if self.timeout_override is not None:
+            return self.timeout_override
+        return suite.timeout if suite.timeout is not None else self.default_timeout
+
+    def _execute(self, suite: SuiteConfig, prepared: Prepared, log: IO[str]) -> _Attempt:
+        outcome = _Attempt()
+        if self._stop.is_set():
+            outcome.stopped = True
+            return outcome
+        env = {**self.base_env, **prepared.env}
+        try:
+            proc = subprocess.Popen(
+                suite.command,
+                shell=True,
+                cwd=suite.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as error:  # a missing working directory, mostly
+            line = f"hodei-e2e: cannot start the suite: {error}"
+            log.write(line + "\n")
+            outcome.tail.append(line)
+            outcome.exit_code = 127
+            return outcome
+        self.groups.add(proc.pid)
+        assert proc.stdout is not None
+        pump = threading.Thread(
+            target=self._pump, args=(suite, proc.stdout, log, outcome), daemon=True
+        )
+        pump.start()
+        try:
+            outcome.exit_code = proc.wait(timeout=self._timeout(suite))
+        except subprocess.TimeoutExpired:
+            outcome.timed_out = not self._stop.is_set()
+            terminate_group(proc.pid, self.grace)
+            outcome.exit_code = proc.wait()
+        finally:
+            terminate_group(proc.pid, 0.5)  # nothing the suite started outlives it
+            self.groups.discard(proc.pid)
+            pump.join(timeout=5)
+            proc.stdout.close()
+        outcome.stopped = self._stop.is_set()
+        return outcome
+
+    def _pump(self, suite: SuiteConfig, stream: IO[bytes], log: IO[str], outcome: _Attempt) -> None:
+        try:
+            for raw in iter(stream.readline, b""):
+                line = masker(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+                log.write(line + "\n")
+                log.flush()
+                outcome.tail.append(line)
+                if "test result:" in line or line.startswith("="):
+                    outcome.summary_lines.append(line)
+                self.hooks.output(suite, line)
+        except (OSError, ValueError):
+            return  # the pipe was closed under us after a stop
+
+
+def _result(
+    suite: SuiteConfig,
+    outcome: _Attempt,
+    prepared: Prepared,
+    log_path: Path,
+    attempt: int,
+    timeout: float,
+) -> SuiteResult:
+    code = outcome.exit_code
+    if outcome.stopped and code != 0:
+        status, reason = Status.INTERRUPTED, "the run was interrupted"
+    elif outcome.timed_out:
+        status, reason = Status.TIMEOUT, f"timed out after {timeout:g}s"
+    elif code == 0:
+        status, reason = Status.PASSED, ""
+    else:
+        status, reason = Status.FAILED, describe_exit(code if code is not None else -1)
+    return SuiteResult(
+        suite.name,
+        status,
+        exit_code=code,
+        reason=reason,
+        database=prepared.database,
+        log_path=log_path,
+        tail=tuple(outcome.tail),
+        counts=parse_counts(outcome.summary_lines),
+        attempts=attempt,
+    )
