@@ -1,0 +1,168 @@
+"""The command line: parse, call one function per command, turn errors into exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from hodei_e2e import __version__
+from hodei_e2e.errors import E2EError, ExitCode, UsageError
+
+app = typer.Typer(
+    name="hodei-e2e",
+    help="Run the Hodei Jobs end-to-end suites: one Postgres, a database per suite, no leaks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="The config file (default: $HODEI_E2E_CONFIG or ./e2e.yaml)."
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hodei-e2e {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    _version_flag: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _duration(text: str | None) -> float | None:
+    if text is None:
+        return None
+    from hodei_e2e.config import parse_duration
+
+    seconds = parse_duration(text)
+    if seconds is None or seconds <= 0:
+        raise UsageError(f"--timeout: expected a duration like 30s, 5m, 1h; got {text!r}")
+    return seconds
+
+
+@app.command()
+def run(
+    suites: Annotated[
+        list[str] | None, typer.Argument(help="Suites to run (default: all).")
+    ] = None,
+    config: ConfigOption = None,
+    keyword: Annotated[
+        str | None,
+        typer.Option("-k", help="Select suites by a substring expression (and/or/not)."),
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Select suites with this tag (repeatable).")
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", min=1, help="Suites at a time (default: defaults.jobs)."),
+    ] = None,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", "-x", help="Start no new suite after a failure.")
+    ] = False,
+    timeout: Annotated[
+        str | None, typer.Option("--timeout", help="Per-suite timeout for this run, e.g. 5m.")
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write a JSON report here.")
+    ] = None,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Leave Postgres and the databases running.")
+    ] = False,
+    no_build: Annotated[
+        bool, typer.Option("--no-build", help="Never build the worker image.")
+    ] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More output (suite lines).")
+    ] = 0,
+    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
+) -> None:
+    """Check, build the worker image, start Postgres, run the suites, report, clean up."""
+    from hodei_e2e.console import Output
+    from hodei_e2e.pipeline import RunOptions, execute, prepare_run
+
+    options = RunOptions(
+        config_path=config,
+        suites=tuple(suites or ()),
+        keyword=keyword,
+        tags=tuple(tag or ()),
+        jobs=jobs,
+        fail_fast=fail_fast,
+        timeout=_duration(timeout),
+        junit=junit,
+        json=json_path,
+        keep=keep,
+        build=not no_build,
+        verbosity=verbose - quiet,
+    )
+    out = Output(verbosity=verbose - quiet)
+    raise typer.Exit(execute(prepare_run(options, out)))
+
+
+def _not_yet(command: str) -> NoReturn:
+    raise UsageError(f"`hodei-e2e {command}` is not available yet in this version")
+
+
+@app.command("build-image")
+def build_image(config: ConfigOption = None) -> None:
+    """Build hodei-worker:e2e-test when it is missing or its build context changed."""
+    _not_yet("build-image")
+
+
+@app.command()
+def cleanup(config: ConfigOption = None) -> None:
+    """Remove orphaned containers, networks, volumes and test databases."""
+    _not_yet("cleanup")
+
+
+@app.command()
+def doctor(config: ConfigOption = None) -> None:
+    """Check every prerequisite, each with its remedy."""
+    _not_yet("doctor")
+
+
+def main() -> None:
+    """The console script: the one place where errors become exit codes."""
+    from typer._click.exceptions import ClickException
+
+    try:
+        code = app(standalone_mode=False)
+    except E2EError as error:
+        _report_error(error)
+        code = error.exit_code
+    except (KeyboardInterrupt, typer.Abort):
+        code = ExitCode.SIGINT
+    except ClickException as error:
+        error.show()
+        code = ExitCode.USAGE
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _report_error(error: E2EError) -> None:
+    from hodei_e2e.console import Output
+
+    if _state["debug"]:
+        import traceback
+
+        traceback.print_exception(error)
+    Output().error(error.message, error.detail)

@@ -1,0 +1,1 @@
+"""Reporters: each renders a list of `SuiteResult`s one way."""

@@ -1,0 +1,141 @@
+"""The terminal: a live status board on a TTY, plain lines elsewhere, then a summary table."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from hodei_e2e.config import SuiteConfig
+from hodei_e2e.console import Output
+from hodei_e2e.results import Status, SuiteResult
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+FAILURE_TAIL = 40
+STYLE = {
+    Status.PASSED: "green",
+    Status.FAILED: "red",
+    Status.TIMEOUT: "red",
+    Status.ERROR: "red",
+    Status.SKIPPED: "yellow",
+    Status.INTERRUPTED: "yellow",
+}
+MARK = {
+    Status.PASSED: "✓",
+    Status.FAILED: "✗",
+    Status.TIMEOUT: "⏱",
+    Status.ERROR: "✗",
+    Status.SKIPPED: "-",
+    Status.INTERRUPTED: "!",
+}
+
+
+class Board:
+    """Follows the suites as they run; implements the event half of `suites.Hooks`."""
+
+    def __init__(self, out: Output, suites: Sequence[SuiteConfig]) -> None:
+        self.out = out
+        self.names = [suite.name for suite in suites]
+        self._state: dict[str, tuple[str, float, str]] = dict.fromkeys(
+            self.names, ("queued", 0.0, "")
+        )
+        self._lock = threading.Lock()
+        self._live: Any = None
+
+    def __enter__(self) -> Board:
+        if self.out.live and self.out.verbosity >= 0:
+            from rich.live import Live
+
+            self._live = Live(
+                get_renderable=self._table,
+                console=self.out.err,
+                refresh_per_second=8,
+                transient=False,
+            )
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+    def started(self, suite: SuiteConfig, attempt: int) -> None:
+        with self._lock:
+            self._state[suite.name] = ("running", time.monotonic(), "")
+        if self._live is None:
+            again = f" (attempt {attempt})" if attempt > 1 else ""
+            self.out.print(f"▶ {suite.name} started{again}")
+
+    def output(self, suite: SuiteConfig, line: str) -> None:
+        with self._lock:
+            state, since, _ = self._state[suite.name]
+            self._state[suite.name] = (state, since, line)
+        if self._live is None:
+            self.out.print(f"  [{suite.name}] {line}", min_verbosity=1)
+
+    def finished(self, result: SuiteResult) -> None:
+        with self._lock:
+            self._state[result.name] = (result.status.value, result.duration, result.reason)
+        if self._live is None:
+            self.out.print(_line(result), style=STYLE[result.status])
+
+    def _table(self) -> Table:
+        from rich.table import Table
+
+        table = Table(box=None, show_header=False, padding=(0, 1))
+        now = time.monotonic()
+        with self._lock:
+            for name in self.names:
+                state, since, last = self._state[name]
+                if state == "running":
+                    table.add_row("⠿", name, f"{now - since:5.1f}s", last[-80:], style="cyan")
+                elif state == "queued":
+                    table.add_row("·", name, "", "queued", style="dim")
+                else:
+                    status = Status(state)
+                    table.add_row(MARK[status], name, f"{since:5.1f}s", last, style=STYLE[status])
+        return table
+
+
+def _line(result: SuiteResult) -> str:
+    counts = f", {result.counts}" if result.counts else ""
+    reason = f" ({result.reason})" if result.reason else ""
+    mark, status = MARK[result.status], result.status.value
+    return f"{mark} {result.name} {status} in {result.duration:.2f}s{counts}{reason}"
+
+
+def print_summary(out: Output, results: Sequence[SuiteResult], wall: float) -> None:
+    from rich.table import Table
+
+    for result in results:
+        if result.status in (Status.FAILED, Status.TIMEOUT, Status.ERROR) and result.tail:
+            out.print(
+                f"── {result.name}: last {FAILURE_TAIL} lines ({result.log_path}) ──",
+                style="bold",
+                min_verbosity=-1,
+            )
+            out.print("\n".join(result.tail[-FAILURE_TAIL:]), min_verbosity=-1)
+    table = Table(title=None, show_lines=False)
+    for column in ("suite", "status", "duration", "tests", "database", "reason"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        table.add_row(
+            result.name,
+            f"{MARK[result.status]} {result.status.value}",
+            f"{result.duration:.2f}s",
+            str(result.counts) if result.counts else "",
+            result.database or "",
+            result.reason,
+            style=STYLE[result.status],
+        )
+    if out.verbosity >= -1:
+        out.err.print(table)
+    tally: dict[str, int] = {}
+    for result in results:
+        tally[result.status.value] = tally.get(result.status.value, 0) + 1
+    words = ", ".join(f"{n} {status}" for status, n in tally.items()) or "no suites"
+    out.print(f"{words} in {wall:.2f}s", style="bold", min_verbosity=-1)
