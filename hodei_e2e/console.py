@@ -20,8 +20,10 @@ class Output:
         from rich.console import Console
 
         self.verbosity = verbosity
-        color = sys.stderr.isatty() and "NO_COLOR" not in os.environ
+        tty = sys.stderr.isatty()
+        color = tty and "NO_COLOR" not in os.environ
         self.err: Console = Console(
+            width=None if tty or "COLUMNS" in os.environ else 160,
             stderr=True,
             no_color=not color,
             color_system="auto" if color else None,

@@ -118,6 +118,10 @@ class Engine:
         for entry in (network.get("IPAM") or {}).get("Config") or []:
             if entry.get("Gateway"):
                 return str(entry["Gateway"])
+            if entry.get("Subnet"):  # older engines leave the default gateway implicit
+                import ipaddress
+
+                return str(next(ipaddress.ip_network(entry["Subnet"], strict=False).hosts()))
         return None
 
     def is_desktop(self) -> bool:

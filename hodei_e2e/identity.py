@@ -90,6 +90,18 @@ class RunIdentity:
         return labels
 
 
+def image_labels(project: str, **extra: str) -> dict[str, str]:
+    """Labels for a built image. No run id and no owner: an image outlives the run that built
+    it, and every container started from it inherits its labels."""
+    return {
+        LABEL: "true",
+        PROJECT: project,
+        ROLE: "worker-image",
+        CREATED: str(int(time.time())),
+        **extra,
+    }
+
+
 def owner_alive(labels: Mapping[str, str], hostname: str | None = None) -> bool | None:
     """True/False for an owner on this host; None when the owner lives on another host."""
     owner = labels.get(OWNER, "")

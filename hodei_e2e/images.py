@@ -9,7 +9,7 @@ from hodei_e2e.config import ImageConfig
 from hodei_e2e.console import Output
 from hodei_e2e.docker import Engine
 from hodei_e2e.errors import ConfigError, InfrastructureError
-from hodei_e2e.identity import RunIdentity
+from hodei_e2e.identity import RunIdentity, image_labels
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def build_image(engine: Engine, image: ImageConfig, identity: RunIdentity, out: 
         tag=image.tag,
         buildargs=dict(image.build_args),
         target=image.target,
-        labels=identity.labels("worker-image"),
+        labels=image_labels(identity.project),
     ):
         if "stream" in chunk:
             for line in str(chunk["stream"]).splitlines():

@@ -107,7 +107,7 @@ def wait_ready(
                 conn.execute("SELECT 1")
             return time.monotonic() - start
         except psycopg.Error as error:
-            last_error = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            last_error = _first_line(error)
         if not alive():
             raise InfrastructureError(
                 f"{what} exited before it was ready ({last_error})",
@@ -119,6 +119,11 @@ def wait_ready(
                 detail=_tail("last log lines", logs()),
             )
         time.sleep(POLL_INTERVAL)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _tail(title: str, text: str, lines: int = 30) -> str:
@@ -138,7 +143,6 @@ class PostgresServer:
         self.container = container
         self._lock = threading.Lock()
         self._admin: psycopg.Connection[Any] | None = None
-        self._version: int | None = None
 
     def admin_url(self) -> str:
         return self.address.url("postgres")
@@ -158,10 +162,9 @@ class PostgresServer:
 
     @property
     def version(self) -> int:
-        if self._version is None:
-            with self.admin() as conn:
-                self._version = int(conn.info.server_version)
-        return self._version
+        """The server version as libpq reports it (160002 for 16.2)."""
+        with self.admin() as conn:
+            return int(conn.info.server_version)
 
     def create_database(self, name: str, *, template: str | None = None, comment: str = "") -> None:
         import psycopg
@@ -173,11 +176,17 @@ class PostgresServer:
             with self.admin() as conn:
                 conn.execute(sql.encode())
                 if comment:
+                    from psycopg import sql
+
                     conn.execute(
-                        f"COMMENT ON DATABASE {quote_ident(name)} IS %s".encode(), (comment,)
+                        sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                            sql.Identifier(name), sql.Literal(comment)
+                        )
                     )
         except psycopg.Error as error:
-            raise InfrastructureError(f"cannot create database {name}: {error}") from None
+            raise InfrastructureError(
+                f"cannot create database {name}: {_first_line(error)}"
+            ) from None
 
     def drop_database(self, name: str) -> None:
         """Drop `name`, terminating its connections first; a missing database is fine."""
@@ -185,7 +194,7 @@ class PostgresServer:
 
         try:
             with self.admin() as conn:
-                if self.version >= 130000:
+                if conn.info.server_version >= 130000:
                     conn.execute(
                         f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)".encode()
                     )
@@ -196,7 +205,9 @@ class PostgresServer:
                 )
                 conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}".encode())
         except psycopg.Error as error:
-            raise InfrastructureError(f"cannot drop database {name}: {error}") from None
+            raise InfrastructureError(
+                f"cannot drop database {name}: {_first_line(error)}"
+            ) from None
 
     def databases(self, prefix: str) -> dict[str, str]:
         """Databases whose name starts with `prefix_`, with their comments."""
