@@ -168,16 +168,15 @@ class PostgresServer:
 
     def create_database(self, name: str, *, template: str | None = None, comment: str = "") -> None:
         import psycopg
+        from psycopg import sql
 
-        sql = f"CREATE DATABASE {quote_ident(name)}"
+        statement = f"CREATE DATABASE {quote_ident(name)}"
         if template:
-            sql += f" TEMPLATE {quote_ident(template)}"
+            statement += f" TEMPLATE {quote_ident(template)}"
         try:
             with self.admin() as conn:
-                conn.execute(sql.encode())
+                conn.execute(statement.encode())
                 if comment:
-                    from psycopg import sql
-
                     conn.execute(
                         sql.SQL("COMMENT ON DATABASE {} IS {}").format(
                             sql.Identifier(name), sql.Literal(comment)
