@@ -46,14 +46,14 @@ def _main(
     _state["debug"] = debug
 
 
-def _duration(text: str | None) -> float | None:
+def _duration(text: str | None, option: str = "--timeout") -> float | None:
     if text is None:
         return None
     from hodei_e2e.config import parse_duration
 
     seconds = parse_duration(text)
     if seconds is None or seconds <= 0:
-        raise UsageError(f"--timeout: expected a duration like 30s, 5m, 1h; got {text!r}")
+        raise UsageError(f"{option}: expected a duration like 30s, 5m, 1h; got {text!r}")
     return seconds
 
 
@@ -130,9 +130,22 @@ def build_image(config: ConfigOption = None) -> None:
 
 
 @app.command()
-def cleanup(config: ConfigOption = None) -> None:
+def cleanup(
+    config: ConfigOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would go; remove nothing.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Also remove reusable singletons.")] = False,
+    older_than: Annotated[str | None, typer.Option("--older-than", help="Also remove other hosts' resources older than this, e.g. 2h.")] = None,
+    testcontainers: Annotated[bool, typer.Option("--testcontainers", help="Also remove Testcontainers' containers older than --older-than.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+) -> None:
     """Remove orphaned containers, networks, volumes and test databases."""
-    _not_yet("cleanup")
+    from hodei_e2e.cleanup import SweepPolicy, sweep_command
+
+    age = _duration(older_than, "--older-than")
+    if testcontainers and age is None:
+        raise UsageError("--testcontainers needs --older-than (e.g. --older-than 1h)")
+    policy = SweepPolicy(all=all_, older_than=age, testcontainers=testcontainers)
+    raise typer.Exit(sweep_command(policy, dry_run=dry_run, as_json=json_out))
 
 
 @app.command()

@@ -104,6 +104,7 @@ class SuiteConfig:
 class Defaults:
     jobs: int = 2
     timeout: float = 15 * 60.0
+    remove_testcontainers: bool = True  # remove Testcontainers' leftovers of the run
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,7 +151,7 @@ _SERVICE_KEYS = (
 )  # fmt: skip
 _READY_KEYS = ("exec", "tcp", "http")
 _SUITE_KEYS = ("command", "timeout", "needs", "tags", "retries", "junit", "env", "workdir")
-_DEFAULTS_KEYS = ("jobs", "timeout")
+_DEFAULTS_KEYS = ("jobs", "timeout", "remove_testcontainers")
 
 _REBUILD: dict[str, RebuildPolicy] = {
     "if-missing": "if-missing",
@@ -392,6 +393,9 @@ def _defaults(cursor: _Cursor) -> Defaults:
     return Defaults(
         jobs=fields.read("jobs", _jobs, _DEFAULTS.jobs),
         timeout=fields.read("timeout", _Cursor.duration, _DEFAULTS.timeout),
+        remove_testcontainers=fields.read(
+            "remove_testcontainers", _Cursor.boolean, _DEFAULTS.remove_testcontainers
+        ),
     )
 
 

@@ -266,7 +266,8 @@ class Engine:
         self, labels: Mapping[str, str] | Iterable[str], *, all: bool = True
     ) -> list[ContainerInfo]:
         """Containers that carry every label given (`key=value` or just `key`)."""
-        found = self._api.containers(all=all, filters={"label": _label_filters(labels)})
+        wanted = _label_filters(labels)
+        found = self._api.containers(all=all, filters={"label": wanted} if wanted else None)
         return [
             ContainerInfo(
                 id=str(entry["Id"]),

@@ -26,6 +26,7 @@ from hodei_e2e.errors import E2EError, ExitCode, Interrupted, PrerequisiteError
 from hodei_e2e.identity import RunIdentity
 from hodei_e2e.masking import masker
 from hodei_e2e.postgres import PostgresServer
+from hodei_e2e.reaper import Watchdog
 from hodei_e2e.report import console as console_report
 from hodei_e2e.results import Status, SuiteResult
 from hodei_e2e.selection import select
@@ -158,10 +159,17 @@ def execute(run: Run) -> int:
         f"hodei-e2e run {run.identity.run_id}: {len(run.suites)} suite(s) from {run.config.path}"
     )
     exit_code: int = ExitCode.OK
+    watchdog = Watchdog(run.config.root / ".hodei-e2e" / "watchdog.log")
+    watchdog.tell(
+        run_id=run.identity.run_id,
+        created=run.identity.created,
+        project=run.config.project,
+        testcontainers=run.config.defaults.remove_testcontainers,
+    )
     with SignalGuard() as guard, ExitStack() as teardown:
         teardown.callback(_teardown, run, guard)
         try:
-            _steps(run, guard)
+            _steps(run, guard, watchdog)
             exit_code = _exit_code(run.results)
         except Interrupted as stop:
             run.results = _interrupted_results(run)
@@ -174,18 +182,20 @@ def execute(run: Run) -> int:
         finally:
             guard.cleaning()
         _report(run, exit_code)
+    watchdog.done()  # reached only when the teardown finished
     if guard.received is not None and exit_code not in (ExitCode.SIGINT, ExitCode.SIGTERM):
         exit_code = Interrupted(guard.received).exit_code
     return exit_code
 
 
-def _steps(run: Run, guard: SignalGuard) -> None:
+def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
     out, config = run.out, run.config
     with out.step("prerequisites") as note:
         run.engine = Engine.connect()
         check_tools(config)
         host = server_host(run.engine)
         note.text = f"engine {run.engine.server_version()}, server host {host}"
+    _sweep(run)
     worker_image = (
         config.image.tag
         if config.image
@@ -223,10 +233,26 @@ def _steps(run: Run, guard: SignalGuard) -> None:
             timeout_override=run.options.timeout,
             fail_fast=run.options.fail_fast,
             stop_grace=INTERRUPT_GRACE,
+            on_group=watchdog.process_group,
         )
         guard.on_hurry(runner.kill)
         run.runner = runner
         run.results = runner.run(run.suites)
+
+
+def _sweep(run: Run) -> None:
+    """What dead runs left behind goes first; only what was removed is reported."""
+    from hodei_e2e import cleanup
+
+    assert run.engine is not None
+    orphans = cleanup.find_orphans(run.engine, cleanup.SweepPolicy())
+    if not orphans:
+        return
+    with run.out.step("orphans of earlier runs") as note:
+        removed = cleanup.remove(run.engine, orphans)
+        note.text = f"removed {sum(1 for r in removed if r.error is None)} of {len(removed)}"
+    for item in removed:
+        run.out.detail(f"  {item.orphan.kind} {item.orphan.name}: {item.orphan.reason}")
 
 
 def _start_postgres(run: Run) -> PostgresServer:
@@ -262,6 +288,13 @@ def _teardown(run: Run, guard: SignalGuard) -> None:
         run.workers = remove_run_workers(engine, run.identity, run.logs_dir)
         if run.workers:
             removed.append(f"{len(run.workers)} worker container(s)")
+        if run.config.defaults.remove_testcontainers:
+            from hodei_e2e.cleanup import leaked_testcontainers
+
+            leaked = leaked_testcontainers(engine, run.identity.created, time.time())
+            engine.remove([c.id for c in leaked])
+            if leaked:
+                removed.append(f"{len(leaked)} Testcontainers container(s)")
         server = run.server
         if server is not None:
             if not run.options.keep:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -217,6 +217,15 @@ class PostgresServer:
                 (prefix.replace("_", r"\_") + r"\_%",),
             ).fetchall()
         return {str(name): str(comment) for name, comment in rows}
+
+
+def drop_databases_at(admin_url: str, names: Sequence[str]) -> None:
+    """Drop `names` on the server at `admin_url` (the watchdog's way in, with no container)."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        for name in names:
+            conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)".encode())
 
 
 def start_server(

@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,13 +48,15 @@ class Hooks(Protocol):
 class ProcessGroups:
     """The live suites' process groups, so that a stop can reach every one of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_add: Callable[[int], None] = lambda _pgid: None) -> None:
         self._groups: set[int] = set()
         self._lock = threading.Lock()
+        self._on_add = on_add
 
     def add(self, pgid: int) -> None:
         with self._lock:
             self._groups.add(pgid)
+        self._on_add(pgid)
 
     def discard(self, pgid: int) -> None:
         with self._lock:
@@ -128,6 +130,7 @@ class SuiteRunner:
         timeout_override: float | None = None,
         base_env: Mapping[str, str] | None = None,
         stop_grace: float = KILL_GRACE,
+        on_group: Callable[[int], None] = lambda _pgid: None,
     ) -> None:
         self.hooks = hooks
         self.logs_dir = logs_dir
@@ -136,7 +139,7 @@ class SuiteRunner:
         self.timeout_override = timeout_override
         self.fail_fast = fail_fast
         self.base_env = dict(os.environ if base_env is None else base_env)
-        self.groups = ProcessGroups()
+        self.groups = ProcessGroups(on_group)
         self.results: dict[str, SuiteResult] = {}
         self._stop = threading.Event()
         self._failed: list[str] = []

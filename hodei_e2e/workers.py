@@ -1,6 +1,7 @@
 """Worker containers: started by the platform under test (`hodei.managed=true`), owned by a run.
 
-A run owns a worker that carries its run id, and any unattributed worker created while it ran.
+A run owns a worker that carries its run id, and an unattributed worker created while it ran,
+unless another live run was running then too: that run removes it when it ends.
 """
 
 from __future__ import annotations
@@ -16,24 +17,39 @@ from hodei_e2e.identity import RUN_ID, WORKER_LABEL, RunIdentity
 MAX_PASSES = 5
 
 
-def owned_by(worker: ContainerInfo, identity: RunIdentity, until: float) -> bool:
-    run_id = worker.labels.get(RUN_ID)
-    if run_id:
-        return run_id == identity.run_id
-    return identity.created - 1 <= worker.created <= until + 1
+def owned_by_window(
+    worker: ContainerInfo,
+    run_id: str,
+    started: float,
+    until: float,
+    other_live_starts: Sequence[float] = (),
+) -> bool:
+    label = worker.labels.get(RUN_ID)
+    if label:
+        return label == run_id
+    if not started - 1 <= worker.created <= until + 1:
+        return False
+    return not any(other - 1 <= worker.created for other in other_live_starts)
 
 
 def remove_run_workers(
     engine: Engine, identity: RunIdentity, logs_dir: Path, *, save_logs: bool = True
 ) -> list[ContainerInfo]:
     """Remove this run's workers, sweeping again until a pass finds nothing new."""
+    from hodei_e2e.cleanup import SweepPolicy, live_run_starts
+
     removed: dict[str, ContainerInfo] = {}
+    others = live_run_starts(
+        [c for c in engine.containers([]) if c.labels.get(RUN_ID) != identity.run_id],
+        SweepPolicy(),
+    )
     for _ in range(MAX_PASSES):
         now = time.time()
         found = [
             worker
             for worker in engine.containers([f"{WORKER_LABEL}=true"])
-            if worker.id not in removed and owned_by(worker, identity, now)
+            if worker.id not in removed
+            and owned_by_window(worker, identity.run_id, identity.created, now, others)
         ]
         if not found:
             break

@@ -1,0 +1,238 @@
+"""Finding and removing orphans: what a dead run left behind (DESIGN.md, "What counts as an
+orphan"). `run` sweeps with the same code at its start, and the watchdog after a crash.
+
+Nothing without the tool's labels (or the platform's `hodei.managed`, or, when asked,
+Testcontainers' labels) is ever looked at, and nothing of a live run is ever touched.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from hodei_e2e import identity as ident
+from hodei_e2e.docker import ContainerInfo, Engine
+
+if TYPE_CHECKING:
+    from hodei_e2e.console import Output
+
+Kind = Literal["container", "network", "volume", "database"]
+TESTCONTAINERS = "org.testcontainers"
+RUNNING = ("running", "restarting", "paused")
+
+
+@dataclass(frozen=True)
+class Orphan:
+    kind: Kind
+    id: str
+    name: str
+    reason: str
+    role: str = ""
+
+
+@dataclass(frozen=True)
+class Removed:
+    orphan: Orphan
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepPolicy:
+    all: bool = False  # also reusable singletons
+    older_than: float | None = None  # seconds; resources of other hosts need it
+    testcontainers: bool = False  # Testcontainers' containers older than `older_than`
+    hostname: str = ""
+    now: float = 0.0
+
+    def host(self) -> str:
+        return self.hostname or socket.gethostname()
+
+    def age(self, created: float) -> float:
+        return (self.now or time.time()) - created
+
+    def old_enough(self, created: float) -> bool:
+        return self.older_than is not None and self.age(created) >= self.older_than
+
+
+def is_testcontainers(labels: Mapping[str, str]) -> bool:
+    return any(key == TESTCONTAINERS or key.startswith(TESTCONTAINERS + ".") for key in labels)
+
+
+def owner_verdict(labels: Mapping[str, str], policy: SweepPolicy, created: float) -> str | None:
+    """Why a resource with owner labels is an orphan, or None when it must stay."""
+    alive = ident.owner_alive(labels, policy.host())
+    owner = labels.get(ident.OWNER, "?")
+    if alive is None:
+        if policy.old_enough(created):
+            return f"owner {owner} is on another host; older than {policy.older_than:g}s"
+        return None
+    if alive:
+        return None
+    return f"owner {owner} is gone"
+
+
+def _container_orphan(
+    container: ContainerInfo, policy: SweepPolicy, live_runs: Sequence[float]
+) -> Orphan | None:
+    labels = container.labels
+    role = labels.get(ident.ROLE, "")
+    reason: str | None = None
+    if labels.get(ident.WORKER_LABEL) == "true":
+        reason = _worker_verdict(container, live_runs)
+    elif labels.get(ident.LABEL) == "true" and role != "worker-image":
+        if labels.get(ident.REUSE) == "true" and not policy.all:
+            return None  # a reusable singleton: only `--all` removes it
+        reason = owner_verdict(labels, policy, container.created)
+        if reason is None and policy.all and labels.get(ident.REUSE) == "true":
+            reason = "reusable singleton (--all)"
+    elif (
+        policy.testcontainers and is_testcontainers(labels) and policy.old_enough(container.created)
+    ):
+        reason = f"Testcontainers container older than {policy.older_than:g}s"
+    if reason is None:
+        return None
+    return Orphan("container", container.id, container.name, reason, role or _kind(labels))
+
+
+def _kind(labels: Mapping[str, str]) -> str:
+    if labels.get(ident.WORKER_LABEL) == "true":
+        return "worker"
+    return "testcontainers" if is_testcontainers(labels) else ""
+
+
+def _worker_verdict(worker: ContainerInfo, live_runs: Sequence[float]) -> str | None:
+    """A worker no live run can own is an orphan, stopped or not. One created while a live run
+    was in progress may be that run's: the run removes it itself when it ends."""
+    if any(started - 1 <= worker.created for started in live_runs):
+        return None
+    if worker.status not in RUNNING:
+        return f"worker {worker.status}"
+    return "worker of a run that is gone"
+
+
+def live_run_starts(containers: Iterable[ContainerInfo], policy: SweepPolicy) -> list[float]:
+    """When the live runs on this host started, read from the containers they own."""
+    starts: list[float] = []
+    for container in containers:
+        labels = container.labels
+        if labels.get(ident.LABEL) != "true" or labels.get(ident.ROLE) == "worker-image":
+            continue
+        if ident.owner_alive(labels, policy.host()):
+            starts.append(float(labels.get(ident.CREATED, container.created) or 0))
+    return starts
+
+
+def find_orphans(engine: Engine, policy: SweepPolicy) -> list[Orphan]:
+    everything = engine.containers([])
+    ours = [c for c in everything if c.labels.get(ident.LABEL) == "true"]
+    live = live_run_starts(ours, policy)
+    candidates = [
+        c
+        for c in everything
+        if c.labels.get(ident.LABEL) == "true"
+        or c.labels.get(ident.WORKER_LABEL) == "true"
+        or (policy.testcontainers and is_testcontainers(c.labels))
+    ]
+    orphans = [o for c in candidates if (o := _container_orphan(c, policy, live)) is not None]
+    for network in engine.networks([f"{ident.LABEL}=true"]):
+        labels = dict(network.get("Labels") or {})
+        created = float(labels.get(ident.CREATED, 0) or 0)
+        if (reason := owner_verdict(labels, policy, created)) is not None:
+            orphans.append(Orphan("network", str(network["Id"]), str(network["Name"]), reason))
+    for volume in engine.volumes([f"{ident.LABEL}=true"]):
+        labels = dict(volume.get("Labels") or {})
+        created = float(labels.get(ident.CREATED, 0) or 0)
+        if labels.get(ident.REUSE) == "true" and not policy.all:
+            continue
+        if (reason := owner_verdict(labels, policy, created)) is not None:
+            orphans.append(Orphan("volume", str(volume["Name"]), str(volume["Name"]), reason))
+    return orphans
+
+
+def remove(engine: Engine, orphans: Sequence[Orphan], *, parallel: int = 16) -> list[Removed]:
+    """Remove containers in parallel first (they hold networks and volumes), then the rest."""
+    containers = [o for o in orphans if o.kind == "container"]
+    results = {r.id: r.error for r in engine.remove([o.id for o in containers], parallel=parallel)}
+    removed = [Removed(o, results.get(o.id)) for o in containers]
+    others: list[tuple[Orphan, Callable[[str], str | None]]] = [
+        (o, engine.remove_network if o.kind == "network" else engine.remove_volume)
+        for o in orphans
+        if o.kind in ("network", "volume")
+    ]
+    if others:
+        with ThreadPoolExecutor(max_workers=min(parallel, len(others))) as pool:
+            errors = list(pool.map(lambda pair: pair[1](pair[0].id), others))
+        removed += [Removed(o, error) for (o, _), error in zip(others, errors, strict=True)]
+    return removed
+
+
+def leaked_testcontainers(engine: Engine, started: float, until: float) -> list[ContainerInfo]:
+    """Testcontainers' containers created while a run's suites ran (testcontainers-rs never
+    drops the `static` containers of a suite, so each such suite leaks one)."""
+    return [
+        c
+        for c in engine.containers([])
+        if is_testcontainers(c.labels) and started - 1 <= c.created <= until + 1
+    ]
+
+
+def sweep_command(policy: SweepPolicy, *, dry_run: bool, as_json: bool, verbosity: int = 0) -> int:
+    """`hodei-e2e cleanup`: find, remove (unless `dry_run`), and report as a table or JSON."""
+    import json
+
+    from hodei_e2e.console import Output
+
+    out = Output(verbosity)
+    engine = Engine.connect()
+    try:
+        orphans = find_orphans(engine, policy)
+        removed = [Removed(o) for o in orphans] if dry_run else remove(engine, orphans)
+    finally:
+        engine.close()
+    failed = [r for r in removed if r.error]
+    if as_json:
+        print(
+            json.dumps(
+                {"dry_run": dry_run, "removed": [_record(r, dry_run) for r in removed]}, indent=2
+            )
+        )
+    else:
+        _table(out, removed, dry_run)
+    return 4 if failed else 0
+
+
+def _record(item: Removed, dry_run: bool) -> dict[str, str | None]:
+    orphan = item.orphan
+    return {
+        "kind": orphan.kind,
+        "id": orphan.id,
+        "name": orphan.name,
+        "role": orphan.role,
+        "reason": orphan.reason,
+        "result": "would remove" if dry_run else ("failed" if item.error else "removed"),
+        "error": item.error,
+    }
+
+
+def _table(out: Output, removed: Sequence[Removed], dry_run: bool) -> None:
+    from rich.table import Table
+
+    if not removed:
+        out.print("nothing to clean up")
+        return
+    table = Table()
+    for column in ("kind", "name", "role", "reason", "result"):
+        table.add_column(column, overflow="fold")
+    for item in removed:
+        record = _record(item, dry_run)
+        table.add_row(
+            *(str(record[key] or "") for key in ("kind", "name", "role", "reason")),
+            f"{record['result']}: {item.error}" if item.error else str(record["result"]),
+        )
+    out.err.print(table)
+    verb = "would remove" if dry_run else "removed"
+    out.print(f"{verb} {sum(1 for r in removed if not r.error)} of {len(removed)}")

@@ -1,0 +1,184 @@
+"""The watchdog: a small detached process that outlives a crashed run and cleans up after it.
+
+`run` starts it with a pipe on its stdin and tells it who the run is (one JSON line). The run
+holds the pipe's write end; when the run ends in any way, even SIGKILL, the kernel closes it and
+the watchdog reads end-of-file. A clean run writes `{"done": true}` first, and the watchdog
+exits at once; otherwise it removes the run's containers, workers and databases, then exits.
+
+Until end-of-file it imports nothing heavy and uses no CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+
+class Watchdog:
+    """The run's side: start the process, keep the pipe, say `done` on a clean end."""
+
+    def __init__(self, log_path: Path) -> None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "hodei_e2e.reaper"],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # Ctrl-C in the terminal must not reach it
+                close_fds=True,
+            )
+        self._pipe: IO[bytes] | None = self._proc.stdin
+        self._lock = threading.Lock()
+
+    def tell(self, **facts: Any) -> None:
+        with self._lock:
+            if self._pipe is None:
+                return
+            try:
+                self._pipe.write(json.dumps(facts).encode() + b"\n")
+                self._pipe.flush()
+            except OSError:
+                self._pipe = None  # the watchdog died; the next run's sweep is the safety net
+
+    def process_group(self, pgid: int) -> None:
+        """A suite's process group, to be killed if the run dies before it does."""
+        from hodei_e2e.identity import process_start_token
+
+        self.tell(group=[pgid, process_start_token(pgid)])
+
+    def done(self) -> None:
+        """The run cleaned up after itself: let the watchdog go."""
+        self.tell(done=True)
+        with self._lock:
+            if self._pipe is not None:
+                self._pipe.close()
+                self._pipe = None
+        try:
+            self._proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+
+
+def _read_facts(stream: IO[str]) -> tuple[dict[str, Any], bool]:
+    facts: dict[str, Any] = {}
+    for line in stream:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if message.get("done"):
+            return facts, True
+        if "group" in message:
+            facts.setdefault("groups", []).append(message.pop("group"))
+        facts.update(message)
+    return facts, False
+
+
+def kill_groups(groups: list[list[Any]], grace: float = 2.0) -> list[str]:
+    """SIGTERM the suites' process groups that still exist, then SIGKILL what is left.
+
+    A group whose leader is alive with another start time is a recycled pid: left alone."""
+    from hodei_e2e.identity import process_start_token
+
+    live: list[int] = []
+    for pgid, token in groups:
+        current = process_start_token(int(pgid))
+        if current and token and current != token:
+            continue
+        try:
+            os.killpg(int(pgid), signal.SIGTERM)
+            live.append(int(pgid))
+        except (ProcessLookupError, PermissionError):
+            continue
+    deadline = time.monotonic() + grace
+    while live and time.monotonic() < deadline:
+        time.sleep(0.05)
+        live = [pgid for pgid in live if _group_exists(pgid)]
+    for pgid in live:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    return [f"stopped process group {pgid}" for pgid, _ in groups]
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap(facts: dict[str, Any]) -> list[str]:
+    """Remove what the run `facts` describes; return one line per thing removed."""
+    from hodei_e2e import identity as ident
+    from hodei_e2e.cleanup import SweepPolicy, leaked_testcontainers, live_run_starts
+    from hodei_e2e.docker import Engine
+    from hodei_e2e.workers import owned_by_window
+
+    run_id = str(facts.get("run_id", ""))
+    started = float(facts.get("created", 0.0))
+    if not run_id:
+        return []
+    engine = Engine.connect(timeout=20)
+    now = time.time()
+    everything = engine.containers([])
+    others = live_run_starts(
+        [c for c in everything if c.labels.get(ident.RUN_ID) != run_id], SweepPolicy()
+    )
+    doomed = [
+        c
+        for c in everything
+        if c.labels.get(ident.RUN_ID) == run_id and c.labels.get(ident.ROLE) != "worker-image"
+    ]
+    doomed += [
+        c
+        for c in everything
+        if c.labels.get(ident.WORKER_LABEL) == "true"
+        and owned_by_window(c, run_id, started, now, others)
+    ]
+    if facts.get("testcontainers", True):
+        doomed += leaked_testcontainers(engine, started, now)
+    _drop_databases(facts)
+    unique = {c.id: c for c in doomed}
+    engine.remove(list(unique))
+    return [f"removed {c.name} ({c.short_id})" for c in unique.values()]
+
+
+def _drop_databases(facts: dict[str, Any]) -> None:
+    """Databases in a server that outlives the run (a reused one)."""
+    url, names = facts.get("admin_url"), facts.get("databases") or []
+    if not url or not names or not facts.get("reused"):
+        return
+    from hodei_e2e.postgres import drop_databases_at
+
+    drop_databases_at(str(url), [str(n) for n in names])
+
+
+def main() -> int:
+    facts, clean = _read_facts(sys.stdin)
+    if clean:
+        return 0
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    print(f"{stamp} watchdog {os.getpid()}: run {facts.get('run_id')} ended without cleaning up")
+    try:
+        for line in kill_groups(facts.get("groups") or []) + reap(facts):
+            print(f"  {line}")
+    except Exception as error:  # noqa: BLE001 - nobody is left to report to; log and exit
+        print(f"  cleanup failed: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
