@@ -237,7 +237,8 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         )
         guard.on_hurry(runner.kill)
         run.runner = runner
-        run.results = runner.run(run.suites)
+        with guard.deferred():
+            run.results = runner.run(run.suites, check=guard.check)
 
 
 def _sweep(run: Run) -> None:

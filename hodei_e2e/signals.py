@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType, TracebackType
 
 from hodei_e2e.errors import Interrupted
@@ -17,6 +18,8 @@ class SignalGuard:
         self.received: int | None = None
         self.hurry = False
         self._cleaning = False
+        self._deferred = False
+        self._raised = False
         self._on_hurry: list[Callable[[], None]] = []
         self._previous: dict[int, object] = {}
 
@@ -42,12 +45,31 @@ class SignalGuard:
         """From now on a signal hurries the cleanup instead of interrupting it."""
         self._cleaning = True
 
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """While inside, a signal is only recorded; the code polls `check()`. Raising from a
+        handler while the main thread waits on a `threading.Condition` corrupts its lock."""
+        self._deferred = True
+        try:
+            yield
+        finally:
+            self._deferred = False
+
+    def check(self) -> None:
+        """Raise `Interrupted` for a signal recorded while deferred, once."""
+        if self.received is not None and not self._raised and not self._cleaning:
+            self._raised = True
+            raise Interrupted(self.received)
+
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         first = self.received is None
         if first:
             self.received = signum
-        if first and not self._cleaning:
+        if first and not self._cleaning and not self._deferred:
+            self._raised = True
             raise Interrupted(signum)
+        if first:
+            return
         self.hurry = True
         for callback in self._on_hurry:
             callback()

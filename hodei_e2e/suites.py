@@ -148,15 +148,20 @@ class SuiteRunner:
 
     # -- the public surface -------------------------------------------------------------------
 
-    def run(self, suites: Sequence[SuiteConfig]) -> list[SuiteResult]:
-        """Run `suites`; results come back in the order given, whatever order they ended in."""
+    def run(
+        self, suites: Sequence[SuiteConfig], check: Callable[[], None] = lambda: None
+    ) -> list[SuiteResult]:
+        """Run `suites`; results come back in the order given, whatever order they ended in.
+
+        `check` is called between short waits and may raise to stop the run (a signal)."""
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="suite")
         try:
             futures = [pool.submit(self._run_suite, suite) for suite in suites]
             pending = set(futures)
-            while pending:  # short waits keep the main thread responsive to signals
-                _done, pending = wait(pending, timeout=0.25, return_when=FIRST_EXCEPTION)
+            while pending:
+                check()
+                _done, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
             for future in futures:
                 future.result()
         except BaseException:
