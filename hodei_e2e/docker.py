@@ -51,6 +51,14 @@ class Removal:
     error: str | None = None  # None: removed, or already gone
 
 
+class NameConflict(InfrastructureError):
+    """A container with that name exists already (another run is creating it)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a container named {name} exists already")
+        self.name = name
+
+
 def endpoint() -> str:
     """Where the engine is expected, for messages: DOCKER_HOST or the default socket."""
     return os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
@@ -218,6 +226,8 @@ class Engine:
         except ImageNotFound:
             raise
         except APIError as error:
+            if error.status_code == 409 and spec.name:
+                raise NameConflict(spec.name) from None
             raise InfrastructureError(
                 f"cannot create a container from {spec.image}", detail=str(error)
             ) from None

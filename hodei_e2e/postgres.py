@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -207,6 +208,104 @@ class PostgresServer:
             raise InfrastructureError(
                 f"cannot drop database {name}: {_first_line(error)}"
             ) from None
+
+    def create_database_timed(
+        self, name: str, *, template: str | None = None, strategy: str | None = None
+    ) -> float:
+        """Create `name` (optionally with `STRATEGY`); return the seconds it took."""
+        import psycopg
+
+        statement = f"CREATE DATABASE {quote_ident(name)}"
+        if template:
+            statement += f" TEMPLATE {quote_ident(template)}"
+        if strategy:
+            statement += f" STRATEGY {strategy}"
+        start = time.perf_counter()
+        try:
+            with self.admin() as conn:
+                conn.execute(statement.encode())
+        except psycopg.Error as error:
+            raise InfrastructureError(
+                f"cannot create database {name}: {_first_line(error)}"
+            ) from None
+        return time.perf_counter() - start
+
+    @contextmanager
+    def advisory_lock(self, key: str) -> Iterator[None]:
+        """A server-wide lock named `key`, on a connection of its own, held while inside."""
+        with _connect(self.address, "postgres", 5) as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
+    def template_state(self, name: str) -> tuple[bool, str] | None:
+        """(finished, comment) for database `name`, or None when it does not exist.
+
+        A template is finished when it is marked `IS_TEMPLATE`, which happens only after its
+        migrations succeeded."""
+        with self.admin() as conn:
+            row = conn.execute(
+                "SELECT datistemplate, coalesce(shobj_description(oid, 'pg_database'), '') "
+                "FROM pg_database WHERE datname = %s",
+                (name,),
+            ).fetchone()
+        return None if row is None else (bool(row[0]), str(row[1]))
+
+    def finish_template(self, name: str, comment: str) -> None:
+        from psycopg import sql
+
+        with self.admin() as conn:
+            conn.execute(
+                sql.SQL(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {}"
+                ).format(sql.Literal(name))
+            )
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true").format(sql.Identifier(name))
+            )
+            conn.execute(
+                sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                    sql.Identifier(name), sql.Literal(comment)
+                )
+            )
+
+    def drop_template(self, name: str) -> None:
+        from psycopg import sql
+
+        with self.admin() as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(sql.Identifier(name))
+            )
+        self.drop_database(name)
+
+    def run_sql_file(self, database: str, path: Path) -> None:
+        """Execute every statement of `path` in `database`, in one transaction."""
+        import psycopg
+
+        text = path.read_text(encoding="utf-8")
+        with _connect(self.address, database, 5) as conn:
+            try:
+                with conn.transaction():
+                    conn.execute(text.encode())
+            except psycopg.Error as error:
+                raise InfrastructureError(
+                    f"migration {path.name} failed: {_first_line(error)}",
+                    detail=str(error).strip(),
+                ) from None
+
+    def query_ok(self, timeout: float) -> bool:
+        """A real query answers within `timeout` seconds (the reuse health check)."""
+        import psycopg
+
+        try:
+            with _connect(self.address, "postgres", timeout) as conn:
+                conn.execute(f"SET statement_timeout = {int(timeout * 1000)}".encode())
+                conn.execute("SELECT 1")
+        except psycopg.Error:
+            return False
+        return True
 
     def databases(self, prefix: str) -> dict[str, str]:
         """Databases whose name starts with `prefix_`, with their comments."""

@@ -19,7 +19,7 @@ workers: list[str] = []
 
 
 class Registry(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+    def do_GET(self) -> None:
         query = parse_qs(urlparse(self.path).query)
         workers.append(query.get("worker", ["?"])[0])
         self.send_response(200)
