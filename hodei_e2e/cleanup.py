@@ -84,11 +84,10 @@ def _container_orphan(
     if labels.get(ident.WORKER_LABEL) == "true":
         reason = _worker_verdict(container, live_runs)
     elif labels.get(ident.LABEL) == "true" and role != "worker-image":
-        if labels.get(ident.REUSE) == "true" and not policy.all:
-            return None  # a reusable singleton: only `--all` removes it
-        reason = owner_verdict(labels, policy, container.created)
-        if reason is None and policy.all and labels.get(ident.REUSE) == "true":
-            reason = "reusable singleton (--all)"
+        if labels.get(ident.REUSE) == "true":
+            reason = _singleton_verdict(container, policy)
+        else:
+            reason = owner_verdict(labels, policy, container.created)
     elif (
         policy.testcontainers and is_testcontainers(labels) and policy.old_enough(container.created)
     ):
@@ -96,6 +95,22 @@ def _container_orphan(
     if reason is None:
         return None
     return Orphan("container", container.id, container.name, reason, role or _kind(labels))
+
+
+def _singleton_verdict(container: ContainerInfo, policy: SweepPolicy) -> str | None:
+    """A reusable server goes with `--all`, or when idle past its `max_reuse`; never while a
+    live run holds a lease on it."""
+    from hodei_e2e import leases
+
+    if leases.in_use(container.id):
+        return None
+    if policy.all:
+        return "reusable singleton (--all)"
+    created = float(container.labels.get(ident.CREATED) or container.created)
+    limit = float(container.labels.get(f"{ident.LABEL}.max-reuse") or 8 * 3600)
+    if policy.age(created) > limit:
+        return f"idle reusable singleton older than its max_reuse ({limit:g}s)"
+    return None
 
 
 def _kind(labels: Mapping[str, str]) -> str:

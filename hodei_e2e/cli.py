@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from hodei_e2e import __version__
 from hodei_e2e.errors import E2EError, ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from hodei_e2e.databases import Isolation
 
 app = typer.Typer(
     name="hodei-e2e",
@@ -96,6 +99,8 @@ def run(
         int, typer.Option("--verbose", "-v", count=True, help="More output (suite lines).")
     ] = 0,
     quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
+    reuse: Annotated[bool | None, typer.Option("--reuse/--no-reuse", help="Keep Postgres between runs and use it again (default: postgres.reuse).")] = None,
+    isolation: Annotated[str, typer.Option("--isolation", help="database: a database per suite in one server; container: a server per suite.")] = "database",
 ) -> None:
     """Check, build the worker image, start Postgres, run the suites, report, clean up."""
     from hodei_e2e.console import Output
@@ -114,9 +119,19 @@ def run(
         keep=keep,
         build=not no_build,
         verbosity=verbose - quiet,
+        reuse=reuse,
+        isolation=_isolation(isolation),
     )
     out = Output(verbosity=verbose - quiet)
     raise typer.Exit(execute(prepare_run(options, out)))
+
+
+def _isolation(value: str) -> Isolation:
+    if value == "database":
+        return "database"
+    if value == "container":
+        return "container"
+    raise UsageError(f"--isolation: expected 'database' or 'container'; got {value!r}")
 
 
 def _not_yet(command: str) -> NoReturn:

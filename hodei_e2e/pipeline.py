@@ -6,32 +6,31 @@ point (image build, Postgres start, suites) still removes all of it.
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
 import shutil
-import threading
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hodei_e2e import identity as ident
 from hodei_e2e.config import Config, SuiteConfig, load_config
 from hodei_e2e.console import Output
+from hodei_e2e.databases import Databases, Isolation, SuiteDatabase
 from hodei_e2e.docker import ContainerInfo, Engine
 from hodei_e2e.environment import RunFacts, suite_environment
 from hodei_e2e.errors import E2EError, ExitCode, Interrupted, PrerequisiteError
 from hodei_e2e.identity import RunIdentity
 from hodei_e2e.masking import masker
+from hodei_e2e.migrations import Template
 from hodei_e2e.postgres import PostgresServer
 from hodei_e2e.reaper import Watchdog
 from hodei_e2e.report import console as console_report
 from hodei_e2e.results import Status, SuiteResult
 from hodei_e2e.selection import select
 from hodei_e2e.signals import SignalGuard
-from hodei_e2e.suites import Prepared, SuiteRunner
+from hodei_e2e.singleton import Acquired
+from hodei_e2e.suites import Prepared, SuiteRunner, run_command
 
 INTERRUPT_GRACE = 3.0  # GitHub Actions sends SIGTERM 7.5 s after SIGINT: leave room for teardown
 
@@ -50,7 +49,8 @@ class RunOptions:
     keep: bool = False
     build: bool = True
     verbosity: int = 0
-    list_only: bool = False
+    reuse: bool | None = None  # None: as the config says
+    isolation: Isolation = "database"
 
 
 def config_path(option: Path | None) -> Path:
@@ -90,54 +90,59 @@ class Run:
     logs_dir: Path
     engine: Engine | None = None
     server: PostgresServer | None = None
-    containers: list[ContainerInfo] = field(default_factory=list)
-    databases: set[str] = field(default_factory=set)
+    singleton: Acquired | None = None  # the reused server, when reuse is on
+    template: Template | None = None
+    databases: Databases | None = None
+    containers: list[ContainerInfo] = field(default_factory=list)  # removed at the end
     results: list[SuiteResult] = field(default_factory=list)
     workers: list[ContainerInfo] = field(default_factory=list)
     runner: SuiteRunner | None = None
     started: float = field(default_factory=time.monotonic)
 
+    @property
+    def reuse(self) -> bool:
+        if self.options.isolation == "container":
+            return False
+        return self.config.postgres.reuse if self.options.reuse is None else self.options.reuse
 
-class DatabaseHooks:
-    """Gives every suite a database of its own and reports its progress on the board."""
+
+class SuiteHooks:
+    """Gives every suite its database and environment, and shows its progress on the board."""
 
     def __init__(self, run: Run, facts: RunFacts, board: console_report.Board) -> None:
         self.run = run
         self.facts = facts
-        self.board = board
-        self._counter = itertools.count(1)
-        self._lock = threading.Lock()
-        self.started = self.board.started
-        self.output = self.board.output
-        self.finished = self.board.finished
+        self.started = board.started
+        self.output = board.output
+        self.finished = board.finished
+        self._databases: dict[str, SuiteDatabase] = {}
 
     def prepare(self, suite: SuiteConfig) -> Prepared:
-        server = self.run.server
-        assert server is not None
-        postgres = self.run.config.postgres
-        with self._lock:
-            number = next(self._counter)
-        name = ident.database_name(postgres.database_prefix, self.facts.run_id, number, suite.name)
-        comment = json.dumps(
-            {"run_id": self.facts.run_id, "owner": self.run.identity.owner, "suite": suite.name}
-        )
-        server.create_database(name, template=self.facts.template_database, comment=comment)
-        self.run.databases.add(name)
-        env = suite_environment(
+        assert self.run.databases is not None
+        database = self.run.databases.create(suite)
+        address = database.server.address
+        facts = replace(
             self.facts,
+            host=address.host,
+            port=address.port,
+            admin_url=database.server.admin_url(),
+            template_database=database.template,
+        )
+        env = suite_environment(
+            facts,
             suite=suite.name,
-            database=name,
-            database_url=server.address.url(name),
+            database=database.name,
+            database_url=address.url(database.name),
             config_env=self.run.config.env,
             suite_env=suite.env,
         )
-        return Prepared(env=env, database=name)
+        self._databases[database.name] = database
+        return Prepared(env=env, database=database.name)
 
     def release(self, _suite: SuiteConfig, prepared: Prepared) -> None:
-        if self.run.options.keep or self.run.server is None or not prepared.database:
-            return
-        self.run.server.drop_database(prepared.database)
-        self.run.databases.discard(prepared.database)
+        database = self._databases.pop(prepared.database or "", None)
+        if database is not None and not self.run.options.keep and self.run.databases:
+            self.run.databases.drop(database)
 
 
 def prepare_run(options: RunOptions, out: Output) -> Run:
@@ -191,10 +196,10 @@ def execute(run: Run) -> int:
 def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
     out, config = run.out, run.config
     with out.step("prerequisites") as note:
-        run.engine = Engine.connect()
+        run.engine = engine = Engine.connect()
         check_tools(config)
-        host = server_host(run.engine)
-        note.text = f"engine {run.engine.server_version()}, server host {host}"
+        host = server_host(engine)
+        note.text = f"engine {engine.server_version()}, server host {host}"
     _sweep(run)
     worker_image = (
         config.image.tag
@@ -205,30 +210,37 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         from hodei_e2e.images import ensure_image
 
         with out.step(f"worker image {config.image.tag}") as note:
-            outcome = ensure_image(
-                run.engine, config.image, run.identity, out, build=run.options.build
-            )
+            outcome = ensure_image(engine, config.image, run.identity, out, build=run.options.build)
             note.text = f"built ({outcome.reason})" if outcome.built else "up to date"
-    with out.step(f"postgres {config.postgres.image}") as note:
-        run.server = _start_postgres(run)
-        note.text = f"127.0.0.1:{run.server.address.port}"
+    if run.options.isolation == "database":
+        _shared_postgres(run, watchdog)
+    run.databases = Databases(
+        engine=engine,
+        config=config,
+        identity=run.identity,
+        shared=run.server,
+        template=run.template,
+        isolation=run.options.isolation,
+        run_command=lambda command, env: run_command(command, cwd=config.root, env=env),
+        on_container=run.containers.append,
+        on_database=lambda name: watchdog.tell(database=name),
+    )
     facts = RunFacts(
         run_id=run.identity.run_id,
         project=config.project,
         worker_image=worker_image,
         server_host=host,
-        host=run.server.address.host,
-        port=run.server.address.port,
-        user=run.server.address.user,
-        password=run.server.address.password,
-        admin_url=run.server.admin_url(),
+        host="127.0.0.1",
+        port=0,
+        user=config.postgres.user,
+        password=config.postgres.password,
+        admin_url="",
     )
-    jobs = run.options.jobs or config.defaults.jobs
     with console_report.Board(out, run.suites) as board:
         runner = SuiteRunner(
-            DatabaseHooks(run, facts, board),
+            SuiteHooks(run, facts, board),
             logs_dir=run.logs_dir,
-            jobs=jobs,
+            jobs=run.options.jobs or config.defaults.jobs,
             default_timeout=config.defaults.timeout,
             timeout_override=run.options.timeout,
             fail_fast=run.options.fail_fast,
@@ -239,6 +251,60 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         run.runner = runner
         with guard.deferred():
             run.results = runner.run(run.suites, check=guard.check)
+
+
+def _shared_postgres(run: Run, watchdog: Watchdog) -> None:
+    """The one server of the run: reused or fresh, then its migrated template."""
+    from hodei_e2e.postgres import start_server
+
+    assert run.engine is not None
+    config = run.config.postgres
+    with run.out.step(f"postgres {config.image}") as note:
+        if run.reuse:
+            from hodei_e2e import singleton
+
+            run.singleton = singleton.acquire(
+                run.engine, config, run.identity, on_fresh=run.containers.append
+            )
+            run.server = run.singleton.server
+            note.text = f"127.0.0.1:{run.server.address.port}, {run.singleton.note}"
+            _sweep_dead_databases(run)
+        else:
+            run.server = start_server(
+                run.engine,
+                config,
+                run.identity.labels("postgres"),
+                on_created=run.containers.append,
+            )
+            note.text = f"127.0.0.1:{run.server.address.port}"
+    watchdog.tell(
+        admin_url=run.server.admin_url(), reused=bool(run.singleton and run.singleton.reused)
+    )
+    if config.migrations is not None:
+        from hodei_e2e.migrations import ensure_template
+
+        with run.out.step("migrations") as note:
+            run.template = ensure_template(
+                run.server,
+                config.migrations,
+                run.config.root,
+                config.database_prefix,
+                lambda command, env: run_command(command, cwd=run.config.root, env=env),
+            )
+            strategy = f", copies with {run.template.strategy}" if run.template.strategy else ""
+            done = "applied" if run.template.migrated else "up to date"
+            note.text = f"{done} in template {run.template.name}{strategy}"
+
+
+def _sweep_dead_databases(run: Run) -> None:
+    from hodei_e2e.databases import dead_run_databases
+
+    assert run.server is not None
+    prefix = run.config.postgres.database_prefix
+    for name in dead_run_databases(run.server, prefix, run.identity.hostname):
+        with suppress(E2EError):
+            run.server.drop_database(name)
+            run.out.detail(f"  dropped {name}: its run is gone")
 
 
 def _sweep(run: Run) -> None:
@@ -254,14 +320,6 @@ def _sweep(run: Run) -> None:
         note.text = f"removed {sum(1 for r in removed if r.error is None)} of {len(removed)}"
     for item in removed:
         run.out.detail(f"  {item.orphan.kind} {item.orphan.name}: {item.orphan.reason}")
-
-
-def _start_postgres(run: Run) -> PostgresServer:
-    from hodei_e2e.postgres import start_server
-
-    assert run.engine is not None
-    labels = run.identity.labels("postgres")
-    return start_server(run.engine, run.config.postgres, labels, on_created=run.containers.append)
 
 
 def _interrupted_results(run: Run) -> list[SuiteResult]:
@@ -296,25 +354,25 @@ def _teardown(run: Run, guard: SignalGuard) -> None:
             engine.remove([c.id for c in leaked])
             if leaked:
                 removed.append(f"{len(leaked)} Testcontainers container(s)")
-        server = run.server
-        if server is not None:
-            if not run.options.keep:
-                for name in sorted(run.databases):
-                    with suppress(E2EError):
-                        server.drop_database(name)
-            server.close()
-        if run.options.keep and run.server is not None:
+        if run.databases is not None and not run.options.keep:
+            with suppress(E2EError):
+                run.databases.drop_all()
+        if run.server is not None:
+            run.server.close()
+        if run.singleton is not None:
+            run.singleton.release()
+        if run.options.keep:
             _print_keep(run)
-        else:
+        elif run.containers:
             engine.remove([c.id for c in run.containers])
-            if run.containers:
-                removed.append("postgres")
+            removed.append(f"{len(run.containers)} postgres container(s)")
         note.text = ", ".join(removed) or "nothing to remove"
     engine.close()
 
 
 def _print_keep(run: Run) -> None:
-    assert run.server is not None
+    if run.server is None:
+        return
     address = run.server.address
     run.out.print(
         f"--keep: Postgres is still running. Connect with:\n"
@@ -344,6 +402,13 @@ def _report(run: Run, exit_code: int) -> None:
                 "config": str(run.config.path),
                 "duration": round(wall, 3),
                 "logs": str(run.logs_dir),
+                "postgres": {
+                    "container": run.server.container.id
+                    if run.server and run.server.container
+                    else None,
+                    "reused": bool(run.singleton and run.singleton.reused),
+                    "template": run.template.name if run.template else None,
+                },
             },
             exit_code=exit_code,
         )

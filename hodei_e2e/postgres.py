@@ -167,16 +167,28 @@ class PostgresServer:
         with self.admin() as conn:
             return int(conn.info.server_version)
 
-    def create_database(self, name: str, *, template: str | None = None, comment: str = "") -> None:
+    def create_database(
+        self,
+        name: str,
+        *,
+        template: str | None = None,
+        strategy: str | None = None,
+        comment: str = "",
+    ) -> float:
+        """Create `name`; return the seconds the CREATE DATABASE took."""
         import psycopg
         from psycopg import sql
 
         statement = f"CREATE DATABASE {quote_ident(name)}"
         if template:
             statement += f" TEMPLATE {quote_ident(template)}"
+        if strategy:
+            statement += f" STRATEGY {strategy}"
         try:
             with self.admin() as conn:
+                start = time.perf_counter()
                 conn.execute(statement.encode())
+                elapsed = time.perf_counter() - start
                 if comment:
                     conn.execute(
                         sql.SQL("COMMENT ON DATABASE {} IS {}").format(
@@ -187,6 +199,7 @@ class PostgresServer:
             raise InfrastructureError(
                 f"cannot create database {name}: {_first_line(error)}"
             ) from None
+        return elapsed
 
     def drop_database(self, name: str) -> None:
         """Drop `name`, terminating its connections first; a missing database is fine."""
@@ -208,27 +221,6 @@ class PostgresServer:
             raise InfrastructureError(
                 f"cannot drop database {name}: {_first_line(error)}"
             ) from None
-
-    def create_database_timed(
-        self, name: str, *, template: str | None = None, strategy: str | None = None
-    ) -> float:
-        """Create `name` (optionally with `STRATEGY`); return the seconds it took."""
-        import psycopg
-
-        statement = f"CREATE DATABASE {quote_ident(name)}"
-        if template:
-            statement += f" TEMPLATE {quote_ident(template)}"
-        if strategy:
-            statement += f" STRATEGY {strategy}"
-        start = time.perf_counter()
-        try:
-            with self.admin() as conn:
-                conn.execute(statement.encode())
-        except psycopg.Error as error:
-            raise InfrastructureError(
-                f"cannot create database {name}: {_first_line(error)}"
-            ) from None
-        return time.perf_counter() - start
 
     @contextmanager
     def advisory_lock(self, key: str) -> Iterator[None]:

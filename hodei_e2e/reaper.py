@@ -79,6 +79,8 @@ def _read_facts(stream: IO[str]) -> tuple[dict[str, Any], bool]:
             return facts, True
         if "group" in message:
             facts.setdefault("groups", []).append(message.pop("group"))
+        if "database" in message:
+            facts.setdefault("databases", []).append(message.pop("database"))
         facts.update(message)
     return facts, False
 

@@ -334,3 +334,29 @@ def _result(
         counts=parse_counts(outcome.summary_lines),
         attempts=attempt,
     )
+
+
+def run_command(
+    command: str, *, cwd: Path, env: Mapping[str, str], timeout: float = 600.0
+) -> tuple[int, str]:
+    """Run a helper command (a migration) like a suite: a shell in its own process group,
+    killed whole at its timeout; return its exit code and masked output."""
+    proc = subprocess.Popen(
+        command,
+        shell=True,
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        terminate_group(proc.pid, KILL_GRACE)
+        output, _ = proc.communicate()
+        return 124, masker(output.decode(errors="replace")) + f"\ntimed out after {timeout:g}s"
+    finally:
+        terminate_group(proc.pid, 0.5)
+    return proc.returncode, masker(output.decode(errors="replace"))

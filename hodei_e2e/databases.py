@@ -1,0 +1,129 @@
+"""A database of its own for every suite: on the shared server (the default), or in a server
+of its own (`--isolation container`, for suites that need server-level isolation).
+
+Either way the suite sees the same environment contract; a migrated template, when there is
+one, is what every suite database is a copy of.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from hodei_e2e import identity as ident
+from hodei_e2e.config import Config, SuiteConfig
+from hodei_e2e.docker import ContainerInfo, Engine
+from hodei_e2e.migrations import RunCommand, Template, ensure_template
+from hodei_e2e.postgres import PostgresServer, start_server
+
+Isolation = Literal["database", "container"]
+
+
+@dataclass(frozen=True)
+class SuiteDatabase:
+    name: str
+    server: PostgresServer
+    template: str | None
+    own_server: bool  # True: the server exists for this suite alone
+
+
+class Databases:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        config: Config,
+        identity: ident.RunIdentity,
+        shared: PostgresServer | None,
+        template: Template | None,
+        isolation: Isolation,
+        run_command: RunCommand,
+        on_container: Callable[[ContainerInfo], None],
+        on_database: Callable[[str], None] = lambda _name: None,
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.identity = identity
+        self.shared = shared
+        self.template = template
+        self.isolation = isolation
+        self.run_command = run_command
+        self.on_container = on_container
+        self.on_database = on_database
+        self.live: dict[str, SuiteDatabase] = {}
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def create(self, suite: SuiteConfig) -> SuiteDatabase:
+        with self._lock:
+            number = next(self._counter)
+        prefix = self.config.postgres.database_prefix
+        name = ident.database_name(prefix, self.identity.run_id, number, suite.name)
+        server, template, own = self._server_for()
+        comment = json.dumps(
+            {"run_id": self.identity.run_id, "owner": self.identity.owner, "suite": suite.name}
+        )
+        self.on_database(name)
+        server.create_database(
+            name,
+            template=template.name if template else None,
+            strategy=template.strategy if template else None,
+            comment=comment,
+        )
+        database = SuiteDatabase(name, server, template.name if template else None, own)
+        with self._lock:
+            self.live[name] = database
+        return database
+
+    def drop(self, database: SuiteDatabase) -> None:
+        with self._lock:
+            self.live.pop(database.name, None)
+        if database.own_server:
+            database.server.close()
+            if database.server.container is not None:
+                self.engine.remove([database.server.container.id])
+            return
+        database.server.drop_database(database.name)
+
+    def drop_all(self) -> None:
+        for database in list(self.live.values()):
+            self.drop(database)
+
+    def _server_for(self) -> tuple[PostgresServer, Template | None, bool]:
+        if self.isolation == "database":
+            assert self.shared is not None
+            return self.shared, self.template, False
+        labels = self.identity.labels("postgres")
+        server = start_server(
+            self.engine, self.config.postgres, labels, on_created=self.on_container
+        )
+        migrations = self.config.postgres.migrations
+        template = None
+        if migrations is not None:
+            template = ensure_template(
+                server,
+                migrations,
+                self.config.root,
+                self.config.postgres.database_prefix,
+                self.run_command,
+            )
+        return server, template, True
+
+
+def dead_run_databases(server: PostgresServer, prefix: str, hostname: str) -> list[str]:
+    """Suite databases in a reused server whose run is gone (templates are not theirs)."""
+    doomed = []
+    for name, comment in server.databases(prefix).items():
+        if name.startswith(f"{prefix}_tpl_"):
+            continue
+        try:
+            owner = str(json.loads(comment or "{}").get("owner", ""))
+        except ValueError:
+            owner = ""
+        if ident.owner_alive({ident.OWNER: owner}, hostname) is False:
+            doomed.append(name)
+    return doomed

@@ -1,0 +1,166 @@
+"""The reusable Postgres singleton: found again by its labels and configuration hash,
+health-checked before use, replaced when unhealthy or older than `max_reuse`.
+
+Exactly one container per configuration: it has a fixed name, so a second run creating it at
+the same moment gets a name conflict, and then finds it and waits until it is ready. A run
+holds a lease (`leases.py`) while it uses the server, and nothing removes a leased server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hodei_e2e import identity as ident
+from hodei_e2e import leases
+from hodei_e2e.config import PostgresConfig
+from hodei_e2e.docker import ContainerInfo, Engine, NameConflict
+from hodei_e2e.errors import InfrastructureError
+from hodei_e2e.postgres import PORT, Address, PostgresServer, start_server, wait_ready
+
+MAX_REUSE = f"{ident.LABEL}.max-reuse"
+HEALTH_TIMEOUT = 2.0
+
+
+@dataclass
+class Acquired:
+    server: PostgresServer
+    reused: bool  # True: the container outlives the run
+    note: str
+    lease: leases.Lease | None = None
+
+    def release(self) -> None:
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
+
+
+def config_hash(project: str, config: PostgresConfig) -> str:
+    """What makes two servers interchangeable: never silently a different one."""
+    material = {
+        "project": project,
+        "image": config.image,
+        "user": config.user,
+        "password": hashlib.sha256(config.password.encode()).hexdigest(),
+        "settings": dict(sorted(config.settings.items())),
+        "tmpfs": config.tmpfs,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def container_name(project: str, digest: str) -> str:
+    return f"hodei-e2e-{project}-postgres-{digest[:12]}"
+
+
+def find(engine: Engine, project: str, digest: str) -> ContainerInfo | None:
+    found = engine.containers(
+        {
+            ident.LABEL: "true",
+            ident.PROJECT: project,
+            ident.ROLE: "postgres",
+            ident.REUSE: "true",
+            ident.CONFIG_HASH: digest,
+        }
+    )
+    return found[0] if found else None
+
+
+def age(container: ContainerInfo) -> float:
+    return time.time() - float(container.labels.get(ident.CREATED) or container.created)
+
+
+def acquire(
+    engine: Engine,
+    config: PostgresConfig,
+    identity: ident.RunIdentity,
+    *,
+    on_fresh: Callable[[ContainerInfo], None],
+) -> Acquired:
+    """A ready server for this configuration: reused when healthy, created when missing.
+
+    `on_fresh` is told of a container that is this run's alone (the fallback), so that the
+    run removes it at its end like any non-reused server."""
+    digest = config_hash(identity.project, config)
+    name = container_name(identity.project, digest)
+    labels = {
+        **identity.labels("postgres", reuse=True, config_hash=digest),
+        MAX_REUSE: str(int(config.max_reuse)),
+    }
+    deadline = time.monotonic() + config.startup_timeout
+    replaced = ""
+    while True:
+        existing = find(engine, identity.project, digest)
+        if existing is not None:
+            outcome = _try_existing(engine, config, existing)
+            if isinstance(outcome, Acquired):
+                outcome.note = f"{outcome.note}{replaced}"
+                return outcome
+            if leases.in_use(existing.id):
+                server = start_server(
+                    engine, config, identity.labels("postgres"), on_created=on_fresh
+                )
+                return Acquired(
+                    server,
+                    reused=False,
+                    note=f"fresh server: the reused one is {outcome} and in use",
+                )
+            engine.remove([existing.id])
+            leases.forget(existing.id)
+            replaced = f" (replaced one that was {outcome})"
+            continue
+        try:
+            server = start_server(engine, config, labels, name=name)
+        except NameConflict:
+            if time.monotonic() > deadline:
+                raise InfrastructureError(
+                    f"another run kept creating {name} for {config.startup_timeout:g}s"
+                ) from None
+            time.sleep(0.1)  # another run is creating it: find it on the next pass
+            continue
+        assert server.container is not None
+        return Acquired(
+            server, reused=True, note=f"created{replaced}", lease=leases.Lease(server.container.id)
+        )
+
+
+def _try_existing(
+    engine: Engine, config: PostgresConfig, container: ContainerInfo
+) -> Acquired | str:
+    """The existing server leased and ready, or why it cannot be used."""
+    if container.status != "running":
+        return container.status
+    lease = leases.Lease(container.id)
+    try:
+        port = engine.published_port(container.id, PORT)
+        address = Address("127.0.0.1", port, config.user, config.password)
+        young = age(container) < config.startup_timeout
+        if young:  # another run may have just created it: wait as it would
+            wait_ready(
+                address,
+                config.startup_timeout,
+                alive=lambda: _running(engine, container.id),
+                logs=lambda: engine.logs_tail(container.id, 30),
+            )
+        server = PostgresServer(address, container)
+        if not young and not server.query_ok(HEALTH_TIMEOUT):
+            lease.release()
+            return "unhealthy (no answer to a query)"
+        too_old = age(container) > config.max_reuse
+        if too_old:
+            lease.release()
+            if not leases.in_use(container.id):
+                return f"older than max_reuse ({config.max_reuse:g}s)"
+            lease = leases.Lease(container.id)
+            return Acquired(server, True, "reused past max_reuse: another run holds it", lease)
+        return Acquired(server, True, f"reused, up {age(container):.0f}s", lease)
+    except InfrastructureError as error:
+        lease.release()
+        return f"unhealthy ({error.message})"
+
+
+def _running(engine: Engine, container_id: str) -> bool:
+    found = engine.find(container_id)
+    return found is not None and found.status == "running"
