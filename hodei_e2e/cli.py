@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -139,9 +140,23 @@ def _not_yet(command: str) -> NoReturn:
 
 
 @app.command("build-image")
-def build_image(config: ConfigOption = None) -> None:
-    """Build hodei-worker:e2e-test when it is missing or its build context changed."""
-    _not_yet("build-image")
+def build_image(
+    config: ConfigOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Build even when the image is up to date.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Build without the engine's layer cache.")] = False,
+    pull: Annotated[bool, typer.Option("--pull", help="Pull a newer base image while building.")] = False,
+    build_arg: Annotated[list[str] | None, typer.Option("--build-arg", metavar="K=V", help="A build arg over image.build_args (repeatable).")] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Build this tag instead of image.tag.")] = None,
+    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
+) -> None:
+    """Build the worker image (the config's `image:`) when it is missing or its build context changed."""
+    from hodei_e2e.console import Output
+    from hodei_e2e.images import BuildRequest, build_image_command
+
+    config_file = config or Path(os.environ.get("HODEI_E2E_CONFIG") or "e2e.yaml")
+    request = BuildRequest(force=force, no_cache=no_cache, pull=pull)
+    out = Output(verbosity=-quiet)
+    build_image_command(config_file, out, request=request, build_args=build_arg or (), tag=tag)
 
 
 @app.command()

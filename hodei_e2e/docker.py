@@ -11,11 +11,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
-from hodei_e2e.errors import InfrastructureError, PrerequisiteError
+from hodei_e2e.errors import E2EError, InfrastructureError, PrerequisiteError
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
+API_VERSION = "1.41"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class ContainerSpec:
     tmpfs: Mapping[str, str] = field(default_factory=dict)
     name: str | None = None
     extra_hosts: Mapping[str, str] = field(default_factory=dict)
+    entrypoint: Sequence[str] | None = None  # None: the image's
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,62 @@ class NameConflict(InfrastructureError):
     def __init__(self, name: str) -> None:
         super().__init__(f"a container named {name} exists already")
         self.name = name
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    tags: tuple[str, ...]  # empty: dangling
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    tag: str
+    dockerfile: str  # its name inside the context tar
+    labels: Mapping[str, str]
+    buildargs: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
+    nocache: bool = False
+    pull: bool = False
+
+
+class BuildStream:
+    """The decoded messages of a running build. Closing it drops the connection, and the
+    engine then cancels the build and removes its intermediate container."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        from docker.utils.json_stream import json_stream
+
+        try:
+            for message in json_stream(self._response.iter_content(chunk_size=None)):
+                if isinstance(message, Mapping):
+                    yield message
+        except E2EError:  # Interrupted, raised by a signal handler while we read
+            raise
+        except Exception as error:  # noqa: BLE001 - requests/urllib3 errors of a dropped stream
+            raise InfrastructureError(f"lost the engine during the build: {error}") from None
+
+    def close(self) -> None:
+        self._response.close()
+
+    def __enter__(self) -> BuildStream:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def split_reference(reference: str) -> tuple[str, str]:
+    """`repo[:tag]` into (repo, tag); a registry port is not a tag; no tag means `latest`."""
+    head, _, last = reference.rpartition("/")
+    if ":" in last:
+        name, _, tag = last.partition(":")
+        return (f"{head}/{name}" if head else name), tag
+    return reference, "latest"
 
 
 def endpoint() -> str:
@@ -95,17 +153,22 @@ class Engine:
     def __init__(self, client: Any) -> None:
         self._client = client
         self._api = client.api
+        self._version: str | None = None
 
     @classmethod
     def connect(cls, timeout: float = 60.0) -> Engine:
         import docker
         from docker.errors import DockerException
+        from requests.exceptions import RequestException
 
         try:
-            client = docker.from_env(timeout=int(timeout))
-        except DockerException as error:
+            # A fixed API version saves the round trip that "auto" makes (1.41 is Docker 20.10;
+            # newer engines still speak it); `server_version()` is then the one real call.
+            engine = cls(docker.from_env(timeout=int(timeout), version=API_VERSION))
+            engine.server_version()
+        except (DockerException, RequestException) as error:
             raise PrerequisiteError("Docker engine not reachable", detail=_remedy(error)) from None
-        return cls(client)
+        return engine
 
     def close(self) -> None:
         self._client.close()
@@ -116,7 +179,9 @@ class Engine:
         return dict(self._client.info())
 
     def server_version(self) -> str:
-        return str(self._client.version().get("Version", "unknown"))
+        if self._version is None:
+            self._version = str(self._client.version().get("Version", "unknown"))
+        return self._version
 
     def bridge_gateway(self) -> str | None:
         try:
@@ -133,7 +198,11 @@ class Engine:
         return None
 
     def is_desktop(self) -> bool:
-        return "desktop" in str(self.info().get("OperatingSystem", "")).lower()
+        """Docker Desktop (macOS, Windows, or its Linux VM) provides host.docker.internal.
+        Decided without a round trip: by platform, else by the endpoint's name."""
+        import platform
+
+        return platform.system() in ("Darwin", "Windows") or "desktop" in endpoint()
 
     # -- images --------------------------------------------------------------------------------
 
@@ -170,8 +239,22 @@ class Engine:
                 "or point the config at a tag this engine has.",
             ) from None
 
+    def image_info(self, reference: str) -> ImageInfo | None:
+        """Id, tags and labels of an image (by tag or id), or None when the engine lacks it."""
+        from docker.errors import ImageNotFound
+
+        try:
+            attrs = self._api.inspect_image(reference)
+        except ImageNotFound:
+            return None
+        return ImageInfo(
+            id=str(attrs["Id"]),
+            tags=tuple(str(tag) for tag in attrs.get("RepoTags") or ()),
+            labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
+        )
+
     def tag_image(self, source: str, target: str) -> None:
-        repository, _, tag = target.rpartition(":")
+        repository, tag = split_reference(target)
         self._api.tag(source, repository, tag)
 
     def remove_image(self, image: str) -> None:
@@ -185,12 +268,53 @@ class Engine:
             if "being used" not in str(error) and "conflict" not in str(error).lower():
                 raise
 
-    def build(self, **kwargs: Any) -> Iterator[Mapping[str, Any]]:
-        """Stream the engine's decoded build output (see `APIClient.build`)."""
-        return iter(self._api.build(decode=True, rm=True, forcerm=True, **kwargs))
+    def build(self, context: IO[bytes], options: BuildOptions) -> BuildStream:
+        """Start a build (the legacy builder) from a tar `context`; the returned stream yields
+        the engine's decoded messages, and closing it cancels the build."""
+        import json
 
-    def images(self, labels: Mapping[str, str]) -> list[Mapping[str, Any]]:
-        return list(self._api.images(filters={"label": _label_filters(labels)}))
+        from docker.errors import APIError
+
+        params: dict[str, Any] = {
+            "t": options.tag,
+            "dockerfile": options.dockerfile,
+            "rm": True,
+            "forcerm": True,
+            "nocache": options.nocache,
+            "pull": options.pull,
+            "labels": json.dumps(dict(options.labels)),
+        }
+        if options.buildargs:
+            params["buildargs"] = json.dumps(dict(options.buildargs))
+        if options.target:
+            params["target"] = options.target
+        headers = {"Content-Type": "application/tar"}
+        self._api._set_auth_headers(headers)  # registry credentials for FROM, as docker-py does
+        try:
+            response = self._api._post(
+                self._api._url("/build"),
+                data=context,
+                params=params,
+                headers=headers,
+                stream=True,
+                timeout=None,  # a step may be silent for a long time
+            )
+            self._api._raise_for_status(response)
+        except APIError as error:
+            raise InfrastructureError(str(error.explanation or error)) from None
+        except E2EError:
+            raise
+        except Exception as error:  # noqa: BLE001 - requests' connection errors
+            raise InfrastructureError(f"the engine did not take the build: {error}") from None
+        return BuildStream(response)
+
+    def images(
+        self, labels: Mapping[str, str] | Iterable[str], *, dangling: bool | None = None
+    ) -> list[Mapping[str, Any]]:
+        filters: dict[str, Any] = {"label": _label_filters(labels)}
+        if dangling is not None:
+            filters["dangling"] = dangling
+        return list(self._api.images(filters=filters))
 
     # -- containers ----------------------------------------------------------------------------
 
@@ -222,6 +346,7 @@ class Engine:
                 host_config=host_config,
                 name=spec.name,
                 detach=True,
+                entrypoint=list(spec.entrypoint) if spec.entrypoint is not None else None,
             )
         except ImageNotFound:
             raise
@@ -328,6 +453,92 @@ class Engine:
                 return Removal(container_id, container_id[:12], text)
         return Removal(container_id, container_id[:12])
 
+    # -- services and doctor -------------------------------------------------------------------
+
+    @classmethod
+    def connect_to(
+        cls, where: Endpoint, environ: Mapping[str, str], timeout: float = 10.0
+    ) -> Engine:
+        """Connect to `where` (see `resolve_endpoint`); DockerException when nobody answers."""
+        import docker
+
+        if where.source == "DOCKER_HOST":  # DOCKER_TLS_VERIFY and DOCKER_CERT_PATH apply too
+            return cls(docker.from_env(timeout=int(timeout), environment=dict(environ)))
+        tls: Any = False
+        if where.tls_dir:
+            from docker.tls import TLSConfig
+
+            files = {name: os.path.join(where.tls_dir, name) for name in _TLS_FILES}
+            have = {name: path for name, path in files.items() if os.path.isfile(path)}
+            cert = (have["cert.pem"], have["key.pem"]) if "cert.pem" in have else None
+            tls = TLSConfig(
+                client_cert=cert,
+                ca_cert=have.get("ca.pem"),
+                verify=not where.skip_tls_verify,
+            )
+        return cls(docker.DockerClient(base_url=where.url, tls=tls, timeout=int(timeout)))
+
+    def container_state(self, container_id: str) -> ContainerState | None:
+        """Status, exit code and address of a container, or None when it is gone."""
+        from docker.errors import NotFound
+
+        try:
+            attrs = self._api.inspect_container(container_id)
+        except NotFound:
+            return None
+        state = attrs.get("State") or {}
+        network = attrs.get("NetworkSettings") or {}
+        first: Mapping[str, Any] = next(
+            (n for n in (network.get("Networks") or {}).values() if n.get("IPAddress")), {}
+        )
+        address = network.get("IPAddress") or first.get("IPAddress")
+        gateway = network.get("Gateway") or first.get("Gateway")
+        running = state.get("Status") in ("running", "created", "restarting")
+        code = state.get("ExitCode")
+        return ContainerState(
+            status=str(state.get("Status", "")),
+            exit_code=None if running or code is None else int(code),
+            ip_address=str(address) if address else None,
+            gateway=str(gateway) if gateway else None,
+        )
+
+    def exec_probe(
+        self, container_id: str, command: Sequence[str], timeout: float
+    ) -> tuple[int | None, str]:
+        """Run `command` inside a running container, waiting at most `timeout` seconds.
+
+        Returns (exit code, "") or (None, why) when it could not run or did not finish in time
+        (it is then left to end on its own). Detached, so that a hanging command cannot hold
+        the caller past its deadline; its output is not kept.
+        """
+        from docker.errors import DockerException
+
+        deadline = time.monotonic() + timeout
+        try:
+            created = self._api.exec_create(container_id, list(command), stdout=False, stderr=False)
+            self._api.exec_start(created["Id"], detach=True)
+            delay = 0.005
+            while True:
+                state = self._api.exec_inspect(created["Id"])
+                if not state.get("Running") and state.get("ExitCode") is not None:
+                    return int(state["ExitCode"]), ""
+                if time.monotonic() >= deadline:
+                    return None, f"still running after {timeout:.3g}s"
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        except DockerException as error:
+            return None, _first_line(getattr(error, "explanation", None) or error)
+
+    def image_pullable(self, image: str) -> str | None:
+        """None when a registry has `image` (asked without pulling it), else why not."""
+        from docker.errors import DockerException
+
+        try:
+            self._api.inspect_distribution(image)
+        except DockerException as error:
+            return _first_line(getattr(error, "explanation", None) or error)
+        return None
+
     # -- networks and volumes ------------------------------------------------------------------
 
     def networks(self, labels: Mapping[str, str] | Iterable[str]) -> list[Mapping[str, Any]]:
@@ -364,3 +575,74 @@ def _label_filters(labels: Mapping[str, str] | Iterable[str]) -> list[str]:
     if isinstance(labels, Mapping):
         return [f"{key}={value}" for key, value in labels.items()]
     return list(labels)
+
+
+# -- Which engine: DOCKER_HOST, else the docker CLI's context, else the default socket -----------
+
+_TLS_FILES = ("ca.pem", "cert.pem", "key.pem")
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    status: str  # created, running, exited, dead, ...
+    exit_code: int | None  # None while it runs
+    ip_address: str | None  # on its first network
+    gateway: str | None = None  # that network's gateway (an address of this host, if local)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the engine is, and why there: the order the docker CLI follows."""
+
+    url: str  # unix:///..., tcp://..., ssh://...; "" when the named context does not exist
+    source: str  # "DOCKER_HOST", "context NAME" or "default socket"
+    context: str | None = None
+    tls_dir: str | None = None
+    skip_tls_verify: bool = False
+
+    def describe(self) -> str:
+        return f"{self.url or '?'} ({self.source})"
+
+
+def resolve_endpoint(environ: Mapping[str, str]) -> Endpoint:
+    """DOCKER_HOST; else the current context (DOCKER_CONTEXT, then `currentContext` in
+    $DOCKER_CONFIG/config.json or ~/.docker/config.json) unless it is `default`; else the
+    default socket."""
+    import hashlib
+    import json
+
+    host = environ.get("DOCKER_HOST")
+    if host:
+        return Endpoint(host, "DOCKER_HOST")
+    config_dir = environ.get("DOCKER_CONFIG") or os.path.join(
+        environ.get("HOME") or os.path.expanduser("~"), ".docker"
+    )
+    name = environ.get("DOCKER_CONTEXT")
+    if not name:
+        try:
+            with open(os.path.join(config_dir, "config.json"), encoding="utf-8") as file:
+                name = str(json.load(file).get("currentContext") or "")
+        except (OSError, ValueError, AttributeError):
+            name = ""
+    if not name or name == "default":
+        return Endpoint(f"unix://{DEFAULT_SOCKET}", "default socket")
+    context_id = hashlib.sha256(name.encode()).hexdigest()
+    meta = os.path.join(config_dir, "contexts", "meta", context_id, "meta.json")
+    try:
+        with open(meta, encoding="utf-8") as file:
+            docker_endpoint = json.load(file)["Endpoints"]["docker"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return Endpoint("", f"context {name}", context=name)
+    tls_dir = os.path.join(config_dir, "contexts", "tls", context_id, "docker")
+    return Endpoint(
+        str(docker_endpoint.get("Host") or f"unix://{DEFAULT_SOCKET}"),
+        f"context {name}",
+        context=name,
+        tls_dir=tls_dir if os.path.isdir(tls_dir) else None,
+        skip_tls_verify=bool(docker_endpoint.get("SkipTLSVerify")),
+    )
+
+
+def _first_line(value: object) -> str:
+    text = str(value).strip()
+    return text.splitlines()[0] if text else "unknown error"

@@ -1,22 +1,60 @@
-"""The worker image: make sure `image.tag` exists, building it when the policy says so."""
+"""The worker image: make sure `image.tag` exists and matches its build context, building it when
+the rebuild policy says so.
+
+A build is safe to interrupt and to run twice at once: it runs under a per-tag file lock, the
+engine builds under a temporary tag that becomes the real one only when the build succeeded, and
+the image it replaces (labelled by us, now without a tag) is removed afterwards.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from hodei_e2e.build_context import Inputs, Listing, changed_paths, digest, file_hash, scan
+from hodei_e2e.build_view import BuildProgress
 from hodei_e2e.config import ImageConfig
 from hodei_e2e.console import Output
-from hodei_e2e.docker import Engine
-from hodei_e2e.errors import ConfigError, InfrastructureError
-from hodei_e2e.identity import RunIdentity, image_labels
+from hodei_e2e.docker import BuildOptions, Engine, ImageInfo, split_reference
+from hodei_e2e.errors import ConfigError, InfrastructureError, UsageError
+from hodei_e2e.identity import CONTEXT_DIGEST, LABEL, RunIdentity, image_labels
+from hodei_e2e.image_state import ImageRecord, StateDir, value_hash
+
+STATE_DIR = ".hodei-e2e"
+BUILD_LOG = "build.log"
+_MAX_NAMES = 3  # changed files named in a reason
 
 
 @dataclass(frozen=True)
 class ImageOutcome:
     tag: str
     built: bool
-    reason: str
+    reason: str  # why it was built, or why not ("up to date", "present")
+    digest: str = ""  # the context digest, when it was computed
+    image_id: str = ""
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """How `build-image` was asked to build; `run` uses the defaults."""
+
+    force: bool = False
+    no_cache: bool = False
+    pull: bool = False
+
+
+@dataclass(frozen=True)
+class _Scanned:
+    listing: Listing
+    digest: str
+    record: ImageRecord  # what a build of it records in the manifest
+    dockerfile_path: str | None  # inside the context, relative
 
 
 def check_sources(image: ImageConfig) -> None:
@@ -27,45 +65,353 @@ def check_sources(image: ImageConfig) -> None:
 
 
 def ensure_image(
-    engine: Engine, image: ImageConfig, identity: RunIdentity, out: Output, *, build: bool = True
+    engine: Engine,
+    image: ImageConfig,
+    identity: RunIdentity,
+    out: Output,
+    *,
+    build: bool = True,
+    request: BuildRequest | None = None,
+    state_dir: Path | None = None,
 ) -> ImageOutcome:
-    if engine.image_labels(image.tag) is not None and image.rebuild != "always":
-        return ImageOutcome(image.tag, built=False, reason="present")
-    if not build:
-        raise InfrastructureError(
-            f"image {image.tag} is missing and --no-build was given",
-            detail="Run `hodei-e2e build-image` or drop --no-build.",
-        )
+    """The image `image.tag`, built first when missing or (by the policy) stale.
+
+    `state_dir` holds the manifest, the lock and the build log: the config file's
+    `.hodei-e2e/` (default: `./.hodei-e2e`).
+    """
+    request = request or BuildRequest()
+    state = StateDir(state_dir or Path.cwd() / STATE_DIR)
+    present = engine.image_info(image.tag)
+    if present is not None and image.rebuild == "if-missing" and not request.force:
+        return ImageOutcome(image.tag, built=False, reason="present", image_id=present.id)
     check_sources(image)
-    build_image(engine, image, identity, out)
-    return ImageOutcome(image.tag, built=True, reason="image missing")
+    scanned = _scan(image, state)
+    reason = _stale_reason(image, present, scanned, state, request)
+    if reason is None:
+        return _up_to_date(image, scanned, present)
+    if not build:
+        if present is None:
+            raise InfrastructureError(
+                f"image {image.tag} is missing and --no-build was given",
+                detail="Run `hodei-e2e build-image` or drop --no-build.",
+            )
+        out.warn(f"image {image.tag} is out of date ({reason}); using it as --no-build says")
+        return ImageOutcome(image.tag, False, f"out of date: {reason}", scanned.digest, present.id)
+
+    def waiting(lock: Path) -> None:
+        out.print(f"… waiting for another build of {image.tag} to finish (lock {lock})")
+
+    with state.build_lock(image.tag, waiting):
+        if not request.force:  # another process may have built it while we waited
+            present = engine.image_info(image.tag)
+            if _stale_reason(image, present, scanned, state, request) is None:
+                return _up_to_date(image, scanned, present)
+        return _build(engine, image, identity, out, scanned, reason, request, state)
 
 
-def build_image(engine: Engine, image: ImageConfig, identity: RunIdentity, out: Output) -> None:
-    log_lines: list[str] = []
-    dockerfile = _relative_dockerfile(image.dockerfile, image.context)
-    for chunk in engine.build(
-        path=str(image.context),
-        dockerfile=dockerfile,
-        tag=image.tag,
+def _up_to_date(image: ImageConfig, scanned: _Scanned, present: ImageInfo | None) -> ImageOutcome:
+    image_id = present.id if present else ""
+    return ImageOutcome(image.tag, False, "up to date", scanned.digest, image_id)
+
+
+# -- is it stale? ----------------------------------------------------------------------------------
+
+
+def _scan(image: ImageConfig, state: StateDir) -> _Scanned:
+    context = image.context
+    listing = scan(
+        context,
+        image.dockerfile,
+        cache=state.hash_cache(context),
+        never_send=[state.path],
+    )
+    if listing.hashed or _cache_shrank(state, context, listing):
+        state.save_hash_cache(context, listing.cache)
+    inputs = Inputs(file_hash(image.dockerfile), dict(image.build_args), image.target)
+    record = ImageRecord(
+        digest=digest(listing, inputs),
+        dockerfile=inputs.dockerfile_hash,
+        build_args={name: value_hash(value) for name, value in image.build_args.items()},
+        target=image.target,
+        files={entry.path: entry.hash() for entry in listing.entries},
+    )
+    dockerfile_path = None if listing.dockerfile_outside is not None else listing.dockerfile_name
+    return _Scanned(listing, record.digest, record, dockerfile_path)
+
+
+def _cache_shrank(state: StateDir, context: Path, listing: Listing) -> bool:
+    return len(state.hash_cache(context)) != len(listing.cache)
+
+
+def _stale_reason(
+    image: ImageConfig,
+    present: ImageInfo | None,
+    scanned: _Scanned,
+    state: StateDir,
+    request: BuildRequest,
+) -> str | None:
+    """Why the image must be built, or None when it is up to date."""
+    if present is None:
+        return "image missing"
+    if request.force:
+        return "--force"
+    if image.rebuild == "always":
+        return "rebuild: always"
+    if image.rebuild == "if-missing":
+        return None
+    label = present.labels.get(CONTEXT_DIGEST)
+    if label == scanned.digest:
+        return None
+    if label is None:
+        return "the image has no context digest (not built by hodei-e2e)"
+    before = state.record(image.tag)
+    if before is None or before.digest != label:
+        return "context changed"
+    return describe_change(before, scanned.record, scanned.dockerfile_path)
+
+
+def describe_change(before: ImageRecord, after: ImageRecord, dockerfile: str | None = None) -> str:
+    """What differs, e.g. `Dockerfile changed, 3 files changed (a, b, c)`."""
+    parts = []
+    if before.dockerfile != after.dockerfile:
+        parts.append("Dockerfile changed")
+    args = changed_paths(before.build_args, after.build_args)
+    if args:
+        noun = "build arg" if len(args) == 1 else "build args"
+        parts.append(f"{noun} {', '.join(args)} changed")
+    if before.target != after.target:
+        parts.append("target changed")
+    files = [path for path in changed_paths(before.files, after.files) if path != dockerfile]
+    if files:
+        names = ", ".join(files[:_MAX_NAMES]) + (", …" if len(files) > _MAX_NAMES else "")
+        noun = "file" if len(files) == 1 else "files"
+        parts.append(f"{len(files)} {noun} changed ({names})")
+    return ", ".join(parts) or "context changed"
+
+
+# -- the build -------------------------------------------------------------------------------------
+
+
+def _build(
+    engine: Engine,
+    image: ImageConfig,
+    identity: RunIdentity,
+    out: Output,
+    scanned: _Scanned,
+    reason: str,
+    request: BuildRequest,
+    state: StateDir,
+) -> ImageOutcome:
+    repository, _ = split_reference(image.tag)
+    temporary = f"{repository}:hodei-tmp-{secrets.token_hex(6)}"
+    options = BuildOptions(
+        tag=temporary,
+        dockerfile=scanned.listing.dockerfile_name,
+        labels=image_labels(identity.project, **{CONTEXT_DIGEST: scanned.digest}),
         buildargs=dict(image.build_args),
         target=image.target,
-        labels=image_labels(identity.project),
-    ):
-        if "stream" in chunk:
-            for line in str(chunk["stream"]).splitlines():
-                if line.strip():
-                    log_lines.append(line)
-                    out.detail(f"  {line}")
-        if "error" in chunk:
-            tail = "\n".join(log_lines[-30:])
-            raise InfrastructureError(
-                f"building {image.tag} failed: {str(chunk['error']).strip()}", detail=tail
-            )
-
-
-def _relative_dockerfile(dockerfile: Path, context: Path) -> str:
+        nocache=request.no_cache,
+        pull=request.pull,
+    )
+    log_path = state.path / BUILD_LOG
+    header = f"# hodei-e2e: building {image.tag} ({reason}); context {image.context}"
     try:
-        return str(dockerfile.relative_to(context))
-    except ValueError:
-        return str(dockerfile)  # outside the context: the engine takes an absolute path too
+        with BuildProgress(out, image.tag, log_path, header) as progress:
+            _stream(engine, scanned.listing, options, progress, image)
+        if progress.error is not None:
+            raise _failure(image, progress, log_path, request)
+        built = engine.image_info(temporary)
+        if built is None:
+            raise InfrastructureError(f"the engine reported no image for {image.tag}")
+        previous = engine.image_info(image.tag)
+        engine.tag_image(temporary, image.tag)
+    finally:
+        engine.remove_image(temporary)  # only a tag, once the real tag points at the image
+    state.save_record(image.tag, scanned.record)
+    if previous is not None and previous.id != built.id:
+        _remove_superseded(engine, previous.id)
+    return ImageOutcome(image.tag, True, reason, scanned.digest, built.id)
+
+
+def _stream(
+    engine: Engine,
+    listing: Listing,
+    options: BuildOptions,
+    progress: BuildProgress,
+    image: ImageConfig,
+) -> None:
+    with tempfile.TemporaryFile(prefix="hodei-e2e-context-") as tar:
+        from hodei_e2e.build_context import write_tar
+
+        write_tar(listing, tar)
+        tar.seek(0)
+        try:
+            stream = engine.build(tar, options)
+        except InfrastructureError as error:
+            raise InfrastructureError(
+                f"building {image.tag} failed: {error.message}",
+                detail=f"Dockerfile: {image.dockerfile}",
+            ) from None
+        with stream:  # leaving early (Ctrl-C, an error) drops the connection: the engine stops
+            for message in stream:
+                progress.message(message)
+                if progress.error is not None:
+                    break
+
+
+def _remove_superseded(engine: Engine, image_id: str) -> None:
+    """The image that had the tag before, once it has no tag left and was built by us."""
+    info = engine.image_info(image_id)
+    if info is not None and not info.tags and info.labels.get(LABEL) == "true":
+        try:
+            engine.remove_image(image_id)
+        except Exception:  # noqa: BLE001 - best effort: `cleanup` finds it later
+            return
+
+
+def _failure(
+    image: ImageConfig, progress: BuildProgress, log_path: Path, request: BuildRequest
+) -> InfrastructureError:
+    error = progress.error or "unknown error"
+    instruction = progress.instruction or ""
+    where = f" at step {progress.step}: {instruction}" if progress.step else ""
+    if instruction.upper().startswith("FROM"):
+        return _base_image_failure(image, progress, log_path, request)
+    lines = list(progress.tail)
+    detail = "\n".join([*lines, "", error, f"Full log: {log_path}"])
+    return InfrastructureError(f"building {image.tag} failed{where}", detail=detail)
+
+
+def _base_image_failure(
+    image: ImageConfig, progress: BuildProgress, log_path: Path, request: BuildRequest
+) -> InfrastructureError:
+    instruction = progress.instruction or ""
+    arg = _variable(instruction)
+    base = _base_image(instruction, image)
+    how = (
+        f"pass one with --build-arg {arg}=<image> (or set image.build_args.{arg})"
+        if arg
+        else "make the Dockerfile take it from an ARG and pass one with --build-arg NAME=<image>"
+    )
+    hints = [
+        progress.error or "",
+        f"The engine does not have {base} and cannot pull it.",
+        f"Use a base image this engine has (`docker images` lists them): {how};",
+        f"or pull or build {base} beforehand (scripts/bootstrap builds offline images).",
+    ]
+    if request.pull:
+        hints.append("--pull always asks the registry: drop it to use a local copy.")
+    hints.append(f"Full log: {log_path}")
+    return InfrastructureError(
+        f"base image {base} cannot be pulled (step {progress.step}: {instruction})",
+        detail="\n".join(hints),
+    )
+
+
+_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _variable(instruction: str) -> str | None:
+    found = _VARIABLE.search(instruction)
+    return found.group(1) if found else None
+
+
+def _base_image(instruction: str, image: ImageConfig) -> str:
+    """The FROM argument with ARG defaults and build args substituted (best effort)."""
+    words = [word for word in instruction.split()[1:] if not word.startswith("--")]
+    reference = words[0] if words else instruction
+    values = {**_arg_defaults(image.dockerfile), **image.build_args}
+
+    def substitute(match: re.Match[str]) -> str:
+        return values.get(match.group(1) or match.group(2), match.group(0))
+
+    return _REFERENCE.sub(substitute, reference)
+
+
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _arg_defaults(dockerfile: Path) -> dict[str, str]:
+    defaults = {}
+    try:
+        text = dockerfile.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    for line in text.splitlines():
+        found = re.match(r"\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)=(\S*)", line, re.IGNORECASE)
+        if found:
+            defaults[found.group(1)] = found.group(2).strip("\"'")
+    return defaults
+
+
+# -- the build-image command -----------------------------------------------------------------------
+
+
+def parse_build_args(
+    items: Sequence[str], environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """`K=V`, or `K` alone for the value of $K (as `docker build --build-arg` takes them)."""
+    environ = os.environ if environ is None else environ
+    args = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not name or any(char.isspace() for char in name):
+            raise UsageError(f"--build-arg: expected NAME=VALUE; got {item!r}")
+        if not equals:
+            if name not in environ:
+                raise UsageError(f"--build-arg {name}: no value given and ${name} is not set")
+            value = environ[name]
+        args[name] = value
+    return args
+
+
+def build_image_command(
+    config_file: Path,
+    out: Output,
+    *,
+    request: BuildRequest,
+    build_args: Sequence[str] = (),
+    tag: str | None = None,
+) -> ImageOutcome:
+    """`hodei-e2e build-image`: check the image against its context, build it when due."""
+    from hodei_e2e.config import load_config
+    from hodei_e2e.signals import SignalGuard
+
+    config = load_config(config_file)
+    if config.image is None:
+        raise ConfigError(f"{config_file}: no `image:` section, so there is no image to build")
+    image = replace(
+        config.image,
+        tag=tag or config.image.tag,
+        build_args={**config.image.build_args, **parse_build_args(build_args)},
+    )
+    started = time.monotonic()
+    with SignalGuard():
+        engine = Engine.connect()
+        try:
+            outcome = ensure_image(
+                engine,
+                image,
+                RunIdentity(project=config.project),
+                out,
+                request=request,
+                state_dir=config.root / STATE_DIR,
+            )
+        finally:
+            engine.close()
+    _report(out, outcome, request, time.monotonic() - started)
+    return outcome
+
+
+def _report(out: Output, outcome: ImageOutcome, request: BuildRequest, seconds: float) -> None:
+    if outcome.built:
+        short = outcome.image_id.removeprefix("sha256:")[:12]
+        text = f"✓ built {outcome.tag} ({short}) in {seconds:.1f}s: {outcome.reason}"
+        out.print(text, style="green", min_verbosity=-1)
+        return
+    digest_note = (
+        f", context {outcome.digest.removeprefix('sha256:')[:12]}" if outcome.digest else ""
+    )
+    out.print(f"✓ {outcome.tag} is {outcome.reason}{digest_note}", style="green", min_verbosity=-1)
+    if request.no_cache or request.pull:
+        out.print("  --no-cache and --pull apply to a build; add --force to build anyway.")

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from hodei_e2e.config import Config, SuiteConfig, load_config
 from hodei_e2e.console import Output
@@ -32,6 +36,7 @@ from hodei_e2e.signals import SignalGuard
 from hodei_e2e.singleton import Acquired
 from hodei_e2e.suites import Prepared, SuiteRunner, run_command
 
+T = TypeVar("T")
 INTERRUPT_GRACE = 3.0  # GitHub Actions sends SIGTERM 7.5 s after SIGINT: leave room for teardown
 
 
@@ -97,6 +102,7 @@ class Run:
     results: list[SuiteResult] = field(default_factory=list)
     workers: list[ContainerInfo] = field(default_factory=list)
     runner: SuiteRunner | None = None
+    background: Background | None = None
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -193,6 +199,35 @@ def execute(run: Run) -> int:
     return exit_code
 
 
+class Background:
+    """Work that overlaps the main line (Postgres starting while the image is checked).
+
+    The main thread waits with signals deferred: raising from a signal handler inside a
+    `threading` wait corrupts its lock. `close()` cancels and waits, so that the teardown
+    sees every container a background task created."""
+
+    def __init__(self, guard: SignalGuard) -> None:
+        self.guard = guard
+        self.cancelled = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="startup")
+
+    def submit(self, task: Callable[[], T]) -> Future[T]:
+        return self._pool.submit(task)
+
+    def wait(self, future: Future[T]) -> T:
+        with self.guard.deferred():
+            while True:
+                self.guard.check()
+                try:
+                    return future.result(timeout=0.05)
+                except FutureTimeout:
+                    continue
+
+    def close(self) -> None:
+        self.cancelled.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
     out, config = run.out, run.config
     with out.step("prerequisites") as note:
@@ -200,6 +235,11 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         check_tools(config)
         host = server_host(engine)
         note.text = f"engine {engine.server_version()}, server host {host}"
+    run.background = Background(guard)
+    postgres = None
+    if run.options.isolation == "database":
+        begun = time.monotonic()
+        postgres = run.background.submit(lambda: _provision_postgres(run))
     _sweep(run)
     worker_image = (
         config.image.tag
@@ -212,8 +252,11 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         with out.step(f"worker image {config.image.tag}") as note:
             outcome = ensure_image(engine, config.image, run.identity, out, build=run.options.build)
             note.text = f"built ({outcome.reason})" if outcome.built else "up to date"
-    if run.options.isolation == "database":
-        _shared_postgres(run, watchdog)
+    if postgres is not None:
+        with out.step(f"postgres {config.postgres.image}") as note:
+            run.server, note.text = run.background.wait(postgres)
+            note.text += f", ready {time.monotonic() - begun:.2f}s after the start"
+        _after_postgres(run, watchdog)
     run.databases = Databases(
         engine=engine,
         config=config,
@@ -253,33 +296,43 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
             run.results = runner.run(run.suites, check=guard.check)
 
 
-def _shared_postgres(run: Run, watchdog: Watchdog) -> None:
-    """The one server of the run: reused or fresh, then its migrated template."""
+def _provision_postgres(run: Run) -> tuple[PostgresServer, str]:
+    """The one server of the run, reused or fresh; runs in the background."""
     from hodei_e2e.postgres import start_server
 
     assert run.engine is not None
+    assert run.background is not None
     config = run.config.postgres
-    with run.out.step(f"postgres {config.image}") as note:
-        if run.reuse:
-            from hodei_e2e import singleton
+    if run.reuse:
+        from hodei_e2e import singleton
 
-            run.singleton = singleton.acquire(
-                run.engine, config, run.identity, on_fresh=run.containers.append
-            )
-            run.server = run.singleton.server
-            note.text = f"127.0.0.1:{run.server.address.port}, {run.singleton.note}"
-            _sweep_dead_databases(run)
-        else:
-            run.server = start_server(
-                run.engine,
-                config,
-                run.identity.labels("postgres"),
-                on_created=run.containers.append,
-            )
-            note.text = f"127.0.0.1:{run.server.address.port}"
-    watchdog.tell(
-        admin_url=run.server.admin_url(), reused=bool(run.singleton and run.singleton.reused)
+        run.singleton = singleton.acquire(
+            run.engine,
+            config,
+            run.identity,
+            on_fresh=run.containers.append,
+            cancelled=run.background.cancelled.is_set,
+        )
+        server = run.singleton.server
+        return server, f"127.0.0.1:{server.address.port}, {run.singleton.note}"
+    server = start_server(
+        run.engine,
+        config,
+        run.identity.labels("postgres"),
+        on_created=run.containers.append,
+        cancelled=run.background.cancelled.is_set,
     )
+    return server, f"127.0.0.1:{server.address.port}"
+
+
+def _after_postgres(run: Run, watchdog: Watchdog) -> None:
+    """Tell the watchdog how to reach the server; sweep a reused one; migrate once."""
+    assert run.server is not None
+    config = run.config.postgres
+    reused = bool(run.singleton and run.singleton.reused)
+    watchdog.tell(admin_url=run.server.admin_url(), reused=reused)
+    if reused:
+        _sweep_dead_databases(run)
     if config.migrations is not None:
         from hodei_e2e.migrations import ensure_template
 
@@ -340,6 +393,8 @@ def _teardown(run: Run, guard: SignalGuard) -> None:
     engine, out = run.engine, run.out
     if engine is None:
         return
+    if run.background is not None:
+        run.background.close()
     with out.step("cleanup") as note:
         removed: list[str] = []
         from hodei_e2e.workers import remove_run_workers

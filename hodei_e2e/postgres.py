@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 PGDATA = "/var/lib/postgresql/data"
 PORT = 5432
-POLL_INTERVAL = 0.05
+POLL_INTERVAL = 0.02
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,7 @@ def wait_ready(
     alive: Callable[[], bool] = lambda: True,
     logs: Callable[[], str] = lambda: "",
     what: str = "Postgres",
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> float:
     """Poll until a real connection succeeds; return the seconds it took.
 
@@ -109,6 +110,8 @@ def wait_ready(
             return time.monotonic() - start
         except psycopg.Error as error:
             last_error = _first_line(error)
+        if cancelled():
+            raise InfrastructureError(f"{what}: start cancelled")
         if not alive():
             raise InfrastructureError(
                 f"{what} exited before it was ready ({last_error})",
@@ -326,6 +329,7 @@ def start_server(
     *,
     name: str | None = None,
     on_created: Callable[[ContainerInfo], None] = lambda _c: None,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> PostgresServer:
     """Create the container, report it through `on_created` at once, and wait until ready."""
     from hodei_e2e.docker import ContainerSpec
@@ -346,5 +350,6 @@ def start_server(
         alive=alive,
         logs=lambda: engine.logs_tail(container.id, 30),
         what=f"Postgres ({config.image})",
+        cancelled=cancelled,
     )
     return PostgresServer(address, container)

@@ -123,15 +123,11 @@ def shard(
     return plan(suites, total, timings)[index - 1]
 
 
-def estimates(
-    suites: Sequence[SuiteConfig], timings: Mapping[str, float]
-) -> dict[str, float]:
+def estimates(suites: Sequence[SuiteConfig], timings: Mapping[str, float]) -> dict[str, float]:
     """The duration each suite is planned with: its recorded one, else the median of those known."""
     known = [timings[s.name] for s in suites if _usable(timings.get(s.name))]
     fallback = statistics.median(known) if known else DEFAULT_DURATION
-    return {
-        s.name: timings[s.name] if _usable(timings.get(s.name)) else fallback for s in suites
-    }
+    return {s.name: timings[s.name] if _usable(timings.get(s.name)) else fallback for s in suites}
 
 
 def _balanced(

@@ -78,6 +78,7 @@ def acquire(
     identity: ident.RunIdentity,
     *,
     on_fresh: Callable[[ContainerInfo], None],
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> Acquired:
     """A ready server for this configuration: reused when healthy, created when missing.
 
@@ -94,7 +95,7 @@ def acquire(
     while True:
         existing = find(engine, identity.project, digest)
         if existing is not None:
-            outcome = _try_existing(engine, config, existing)
+            outcome = _try_existing(engine, config, existing, cancelled)
             if isinstance(outcome, Acquired):
                 outcome.note = f"{outcome.note}{replaced}"
                 return outcome
@@ -112,7 +113,7 @@ def acquire(
             replaced = f" (replaced one that was {outcome})"
             continue
         try:
-            server = start_server(engine, config, labels, name=name)
+            server = start_server(engine, config, labels, name=name, cancelled=cancelled)
         except NameConflict:
             if time.monotonic() > deadline:
                 raise InfrastructureError(
@@ -127,7 +128,7 @@ def acquire(
 
 
 def _try_existing(
-    engine: Engine, config: PostgresConfig, container: ContainerInfo
+    engine: Engine, config: PostgresConfig, container: ContainerInfo, cancelled: Callable[[], bool]
 ) -> Acquired | str:
     """The existing server leased and ready, or why it cannot be used."""
     if container.status != "running":
@@ -143,6 +144,7 @@ def _try_existing(
                 config.startup_timeout,
                 alive=lambda: _running(engine, container.id),
                 logs=lambda: engine.logs_tail(container.id, 30),
+                cancelled=cancelled,
             )
         server = PostgresServer(address, container)
         if not young and not server.query_ok(HEALTH_TIMEOUT):

@@ -1,0 +1,364 @@
+"""GitHub Actions: suite output in groups, failures as annotations, a job summary, step outputs.
+
+Everything here is plain text: ANSI escape codes are stripped and secrets masked. GitHub's limits
+are respected: at most 10 error annotations per step (GitHub drops the rest; an 11th annotation,
+a warning, says how many more failed), and a step summary under 1 MiB (failure tails are
+shortened or left out to fit, the table of suites never is).
+
+Workflow commands: https://docs.github.com/actions/reference/workflow-commands-for-github-actions
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from hodei_e2e.masking import masker
+from hodei_e2e.results import Status, SuiteResult
+
+MAX_ERROR_ANNOTATIONS = 10  # GitHub keeps 10 error annotations per step
+ANNOTATION_TAIL_LINES = 20
+ANNOTATION_MAX_CHARS = 4000
+SUMMARY_BUDGET = 900 * 1024  # bytes; GitHub refuses a step summary over 1 MiB
+SUMMARY_TAIL_LINES = 40
+SUMMARY_LINE_CHARS = 500
+SUMMARY_REASON_CHARS = 200
+GROUP_MAX_LINES = 2000
+
+FAILED = (Status.FAILED, Status.TIMEOUT, Status.ERROR)
+ICON = {
+    Status.PASSED: "✅",
+    Status.FAILED: "❌",
+    Status.TIMEOUT: "⏱️",
+    Status.ERROR: "💥",
+    Status.SKIPPED: "⏭️",
+    Status.INTERRUPTED: "⚠️",
+}
+_TALLY_ORDER = (
+    Status.PASSED,
+    Status.FAILED,
+    Status.TIMEOUT,
+    Status.ERROR,
+    Status.SKIPPED,
+    Status.INTERRUPTED,
+)
+
+# CSI (ESC [ ... final, or the 8-bit CSI), OSC (ESC ] ... BEL or ST), other two-byte escapes.
+_ANSI = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]"
+    r"|\x1b"
+)
+
+
+def strip_ansi(text: str) -> str:
+    """`text` without terminal escape sequences (colours, cursor moves, hyperlinks)."""
+    return _ANSI.sub("", text)
+
+
+def plain(line: str) -> str:
+    """One output line as a reader sees it: no escapes, no secrets, only what follows a `\\r`."""
+    line = masker(strip_ansi(line)).rstrip("\r\n")
+    return line.rsplit("\r", 1)[-1]
+
+
+def in_github_actions(environ: Mapping[str, str] | None = None) -> bool:
+    return (os.environ if environ is None else environ).get("GITHUB_ACTIONS") == "true"
+
+
+def escape_data(text: str) -> str:
+    """A workflow command's message: `%`, CR and LF escaped, as the Actions toolkit does."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """A workflow command's property value: also `:` and `,` escaped."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+class GitHubReporter:
+    """Renders results for GitHub Actions. Pure methods return text; `print_suite` writes it.
+
+    Suites run in parallel, so a suite's output is printed as one block when it ends, inside
+    `::group::`/`::endgroup::`. The suite's own lines are fenced with `::stop-commands::` so that
+    nothing a suite prints is taken for a workflow command.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        token: Callable[[], str] = lambda: secrets.token_hex(16),
+        group_max_lines: int = GROUP_MAX_LINES,
+    ) -> None:
+        self.stream = stream
+        self._token = token
+        self.group_max_lines = group_max_lines
+        self._lock = threading.Lock()
+
+    # -- groups ------------------------------------------------------------------------------------
+
+    def group_start(self, title: str) -> str:
+        return f"::group::{escape_data(plain(title))}"
+
+    def group_end(self) -> str:
+        return "::endgroup::"
+
+    def suite_block(self, result: SuiteResult) -> str:
+        """The whole group for one finished suite: title, then its output (from its log file
+        when it can be read, else the tail kept in the result)."""
+        lines = self._suite_lines(result)
+        token = self._token()
+        body = [f"::stop-commands::{token}", *lines, f"::{token}::"] if lines else []
+        return "\n".join([self.group_start(_title(result)), *body, self.group_end()]) + "\n"
+
+    def print_suite(self, result: SuiteResult) -> None:
+        """Write `suite_block(result)` to the stream (stdout by default) as one piece; safe to
+        call from the threads that run suites (e.g. from `Hooks.finished`)."""
+        block = self.suite_block(result)
+        stream = self.stream or sys.stdout
+        with self._lock:
+            stream.write(block)
+            stream.flush()
+
+    def _suite_lines(self, result: SuiteResult) -> list[str]:
+        lines: list[str] = []
+        if result.reason:
+            lines.append(plain(f"hodei-e2e: {result.status.value}: {result.reason}"))
+        shown, earlier = self._log_lines(result)
+        if earlier:
+            lines.append(f"hodei-e2e: {earlier} earlier line(s) not shown; see {result.log_path}")
+        lines.extend(plain(line) for line in shown)
+        return lines
+
+    def _log_lines(self, result: SuiteResult) -> tuple[list[str], int]:
+        if result.log_path is not None:
+            try:
+                with result.log_path.open(encoding="utf-8", errors="replace", newline="\n") as log:
+                    last: deque[str] = deque(maxlen=self.group_max_lines)
+                    count = 0
+                    for line in log:
+                        last.append(line)
+                        count += 1
+                return list(last), count - len(last)
+            except OSError:
+                pass
+        tail = list(result.tail)
+        return tail[-self.group_max_lines :], max(0, len(tail) - self.group_max_lines)
+
+    # -- annotations -------------------------------------------------------------------------------
+
+    def annotations(self, results: Sequence[SuiteResult]) -> list[str]:
+        """An `::error` line per failed, timed-out or errored suite (at most 10), then one
+        `::warning` saying how many more failed."""
+        failed = [r for r in results if r.status in FAILED]
+        lines = [_annotation(r) for r in failed[:MAX_ERROR_ANNOTATIONS]]
+        rest = failed[MAX_ERROR_ANNOTATIONS:]
+        if rest:
+            names = ", ".join(r.name for r in rest[:20]) + (", ..." if len(rest) > 20 else "")
+            lines.append(
+                f"::warning title={escape_property('hodei-e2e: more failures')}::"
+                + escape_data(
+                    f"{len(rest)} more suite(s) failed, not annotated because GitHub keeps "
+                    f"{MAX_ERROR_ANNOTATIONS} error annotations per step: {names}. "
+                    "See the job summary."
+                )
+            )
+        return lines
+
+    # -- the job summary ---------------------------------------------------------------------------
+
+    def step_summary(
+        self,
+        results: Sequence[SuiteResult],
+        *,
+        title: str,
+        wall: float,
+        budget: int = SUMMARY_BUDGET,
+    ) -> str:
+        """Markdown for `$GITHUB_STEP_SUMMARY`: a headline, the table of every suite, then the
+        tail of each failure; at most `budget` bytes of UTF-8 unless the table alone is larger
+        (tails are shortened or dropped to fit, never the table)."""
+        head = _summary_head(results, title=title, wall=wall)
+        failures = [r for r in results if r.status in FAILED and r.tail]
+        omitted_note = (
+            "\n_{n} failure tail(s) left out to stay under GitHub's 1 MiB summary limit; "
+            "see the suites' logs._\n"
+        )
+        reserve = _size(omitted_note.format(n=len(failures)))
+        remaining = budget - _size(head) - reserve
+        parts = [head]
+        omitted = 0
+        for i, result in enumerate(failures):
+            share = max(0, remaining) // (len(failures) - i)
+            block = _tail_block(result, share)
+            if not block:
+                omitted += 1
+                continue
+            parts.append(block)
+            remaining -= _size(block)
+        if omitted:
+            parts.append(omitted_note.format(n=omitted))
+        return "".join(parts)
+
+    # -- files -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def write_summary(path: Path, text: str) -> None:
+        """Append `text` to the step summary file (`$GITHUB_STEP_SUMMARY`)."""
+        with path.open("a", encoding="utf-8") as summary:
+            summary.write(text)
+
+    @staticmethod
+    def outputs(
+        results: Sequence[SuiteResult], reports: Mapping[str, Path | str] | None = None
+    ) -> str:
+        """The step outputs: `passed`, `failed` (failed, timed out or errored), `skipped`, then
+        one per report (e.g. `junit`, `json`, `logs`) in the order given."""
+        values: dict[str, str] = {
+            "passed": str(sum(r.status is Status.PASSED for r in results)),
+            "failed": str(sum(r.status in FAILED for r in results)),
+            "skipped": str(sum(r.status is Status.SKIPPED for r in results)),
+        }
+        for key, path in (reports or {}).items():
+            values[key] = str(path)
+        return "".join(_output(key, value) for key, value in values.items())
+
+    @classmethod
+    def write_outputs(
+        cls,
+        path: Path,
+        results: Sequence[SuiteResult],
+        reports: Mapping[str, Path | str] | None = None,
+    ) -> None:
+        """Append the step outputs to `$GITHUB_OUTPUT`."""
+        with path.open("a", encoding="utf-8") as out:
+            out.write(cls.outputs(results, reports))
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _title(result: SuiteResult) -> str:
+    counts = f", {result.counts}" if result.counts else ""
+    reason = f" ({result.reason})" if result.reason else ""
+    return f"{result.name}: {result.status.value} in {result.duration:.2f}s{counts}{reason}"
+
+
+def _annotation(result: SuiteResult) -> str:
+    title = f"{result.name} {result.status.value}"
+    first = result.reason or result.status.value
+    if result.log_path is not None:
+        first += f" (log: {result.log_path})"
+    tail = [plain(line) for line in result.tail[-ANNOTATION_TAIL_LINES:]]
+    message = "\n".join([plain(first), *tail])
+    if len(message) > ANNOTATION_MAX_CHARS:
+        message = "…" + message[-(ANNOTATION_MAX_CHARS - 1) :]
+    return f"::error title={escape_property(plain(title))}::{escape_data(message)}"
+
+
+def _output(key: str, value: str) -> str:
+    if "\n" not in value and "\r" not in value:
+        return f"{key}={value}\n"
+    delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+    while delimiter in value:
+        delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+    return f"{key}<<{delimiter}\n{value}\n{delimiter}\n"
+
+
+def _summary_head(results: Sequence[SuiteResult], *, title: str, wall: float) -> str:
+    tally = {status: sum(r.status is status for r in results) for status in _TALLY_ORDER}
+    words = ", ".join(f"{n} {s.value}" for s, n in tally.items() if n) or "no suites"
+    if any(r.status in FAILED for r in results):
+        verdict = "❌"
+    elif any(r.status is Status.INTERRUPTED for r in results):
+        verdict = "⚠️"
+    else:
+        verdict = "✅"
+    lines = [
+        f"## hodei-e2e: {_cell(title)}",
+        "",
+        f"{verdict} **{len(results)} suite(s): {words}** in {wall:.2f}s",
+        "",
+        "| Suite | Status | Duration | Tests | Reason |",
+        "| --- | --- | ---: | --- | --- |",
+    ]
+    for r in results:
+        reason = plain(r.reason)
+        if len(reason) > SUMMARY_REASON_CHARS:
+            reason = reason[: SUMMARY_REASON_CHARS - 1] + "…"
+        lines.append(
+            f"| {_cell(r.name)} | {ICON[r.status]} {r.status.value} | {r.duration:.2f}s "
+            f"| {r.counts or ''} | {_cell(reason)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _tail_block(result: SuiteResult, limit: int) -> str:
+    """The last lines of a failure in a collapsed block, shortened to `limit` bytes; "" when not
+    even one line fits."""
+    lines = [_cap(plain(line)) for line in result.tail[-SUMMARY_TAIL_LINES:]]
+    fence = _fence(lines)
+
+    def render(kept: Sequence[str]) -> str:
+        shortened = " (shortened to fit the summary)" if len(kept) < len(lines) else ""
+        summary = (
+            f"{result.name}: {result.status.value}"
+            + (f" ({plain(result.reason)})" if result.reason else "")
+            + f", last {len(kept)} line(s) of the log{shortened}"
+        )
+        return "\n".join(
+            [
+                "",
+                f"<details><summary>{_html(summary)}</summary>",
+                "",
+                fence + "text",
+                *kept,
+                fence,
+                "",
+                "</details>",
+                "",
+            ]
+        )
+
+    sizes = [_size(line) + 1 for line in lines]
+    overhead = _size(render(lines[:1])) - sizes[0] + 16 if lines else 0
+    start, total = 0, sum(sizes)
+    while start < len(lines) and overhead + total > limit:
+        total -= sizes[start]
+        start += 1
+    if start >= len(lines):
+        return ""
+    block = render(lines[start:])
+    return block if _size(block) <= limit else ""
+
+
+def _fence(lines: Iterable[str]) -> str:
+    """A code fence longer than any run of backticks in the text, so the text cannot close it."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _cap(line: str) -> str:
+    return line if len(line) <= SUMMARY_LINE_CHARS else line[: SUMMARY_LINE_CHARS - 1] + "…"
+
+
+def _cell(text: str) -> str:
+    """Text in a table cell: no line breaks, no HTML, `|` escaped."""
+    return _html(" ".join(text.split())).replace("|", "\\|")
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8"))
