@@ -10,13 +10,16 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal
 
 from hodei_e2e import identity as ident
 from hodei_e2e.config import Config, SuiteConfig
 from hodei_e2e.docker import ContainerInfo, Engine
+from hodei_e2e.errors import InfrastructureError
 from hodei_e2e.migrations import RunCommand, Template, ensure_template
 from hodei_e2e.postgres import PostgresServer, start_server
 
@@ -57,6 +60,55 @@ class Databases:
         self.live: dict[str, SuiteDatabase] = {}
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
+        self._ready: dict[str, Future[SuiteDatabase]] = {}
+        self._ahead: threading.Semaphore | None = None
+        self._stopped = threading.Event()
+        self._creator: threading.Thread | None = None
+
+    def precreate(self, suites: Sequence[SuiteConfig], ahead: int) -> None:
+        """Create the suites' first databases ahead of time, in the order they will start, at
+        most `ahead` waiting unclaimed; `take` hands them out. Only on the shared server."""
+        if self.isolation != "database" or not suites:
+            return
+        self._ahead = threading.Semaphore(max(1, ahead))
+        plan = [(suite, Future[SuiteDatabase]()) for suite in suites]
+        self._ready.update({suite.name: future for suite, future in plan})
+        thread = threading.Thread(target=self._precreate, args=(plan,), name="precreate")
+        thread.start()
+        self._creator = thread
+
+    def _precreate(self, plan: list[tuple[SuiteConfig, Future[SuiteDatabase]]]) -> None:
+        assert self._ahead is not None
+        for suite, future in plan:
+            while not self._ahead.acquire(timeout=0.1):
+                if self._stopped.is_set():
+                    break
+            if self._stopped.is_set():
+                future.set_exception(InfrastructureError("the run is stopping"))
+                continue
+            try:
+                future.set_result(self.create(suite))
+            except BaseException as error:  # noqa: BLE001 - handed to the suite that needs it
+                future.set_exception(error)
+
+    def take(self, suite: SuiteConfig) -> tuple[SuiteDatabase, float]:
+        """The suite's database and the seconds the suite waited for it: a pre-created one
+        when there is one (the first attempt), else one made now (a retry)."""
+        start = time.perf_counter()
+        with self._lock:
+            future = self._ready.pop(suite.name, None)
+        if future is None:
+            return self.create(suite), time.perf_counter() - start
+        try:
+            return future.result(), time.perf_counter() - start
+        finally:
+            if self._ahead is not None:
+                self._ahead.release()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._creator is not None:
+            self._creator.join(timeout=10)
 
     def create(self, suite: SuiteConfig) -> SuiteDatabase:
         with self._lock:
@@ -90,6 +142,7 @@ class Databases:
         database.server.drop_database(database.name)
 
     def drop_all(self) -> None:
+        self.stop()
         for database in list(self.live.values()):
             self.drop(database)
 

@@ -103,6 +103,7 @@ class Run:
     workers: list[ContainerInfo] = field(default_factory=list)
     runner: SuiteRunner | None = None
     background: Background | None = None
+    database_waits: dict[str, float] = field(default_factory=dict)  # seconds a suite waited
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -125,7 +126,8 @@ class SuiteHooks:
 
     def prepare(self, suite: SuiteConfig) -> Prepared:
         assert self.run.databases is not None
-        database = self.run.databases.create(suite)
+        database, waited = self.run.databases.take(suite)
+        self.run.database_waits[suite.name] = waited
         address = database.server.address
         facts = replace(
             self.facts,
@@ -279,11 +281,13 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         password=config.postgres.password,
         admin_url="",
     )
+    jobs = run.options.jobs or config.defaults.jobs
+    run.databases.precreate(run.suites, ahead=jobs + 1)
     with console_report.Board(out, run.suites) as board:
         runner = SuiteRunner(
             SuiteHooks(run, facts, board),
             logs_dir=run.logs_dir,
-            jobs=run.options.jobs or config.defaults.jobs,
+            jobs=jobs,
             default_timeout=config.defaults.timeout,
             timeout_override=run.options.timeout,
             fail_fast=run.options.fail_fast,
@@ -463,6 +467,7 @@ def _report(run: Run, exit_code: int) -> None:
                     else None,
                     "reused": bool(run.singleton and run.singleton.reused),
                     "template": run.template.name if run.template else None,
+                    "database_waits": {k: round(v, 4) for k, v in run.database_waits.items()},
                 },
             },
             exit_code=exit_code,
