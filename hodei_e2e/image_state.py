@@ -67,6 +67,7 @@ def value_hash(value: str) -> str:
 class StateDir:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._data: dict[str, Any] | None = None  # the manifest as last read
 
     @property
     def manifest_path(self) -> Path:
@@ -100,27 +101,35 @@ class StateDir:
         """Hold the lock of `tag`; `on_wait` is told when another process holds it."""
         path = self.path / f"build-{_safe(tag)}.lock"
         with _locked(path, on_wait):
+            self._data = None  # another build may have written it while we waited
             yield
 
     def _read(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict) or data.get("version") != _VERSION:
-            return {}
-        return data
+        if self._data is None:
+            self._data = _load(self.manifest_path)
+        return self._data
 
     def _update(self, change: Callable[[dict[str, Any]], None]) -> None:
         """Read, change and replace the manifest under its own lock; failures are ignored
         (the manifest is a cache)."""
         try:
             with _locked(self.path / f"{MANIFEST}.lock", lambda _path: None):
-                data = self._read() or {"version": _VERSION}
+                data = _load(self.manifest_path) or {"version": _VERSION}
                 change(data)
                 _write_atomic(self.manifest_path, json.dumps(data, separators=(",", ":")))
+                self._data = data
         except OSError:
             pass
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != _VERSION:
+        return {}
+    return data
 
 
 @contextlib.contextmanager

@@ -13,16 +13,24 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hodei_e2e.build_context import Inputs, Listing, changed_paths, digest, file_hash, scan
+from hodei_e2e.build_context import (
+    Inputs,
+    Listing,
+    changed_paths,
+    digest,
+    file_hash,
+    scan,
+    write_tar,
+)
 from hodei_e2e.build_view import BuildProgress
 from hodei_e2e.config import ImageConfig
 from hodei_e2e.console import Output
 from hodei_e2e.docker import BuildOptions, Engine, ImageInfo, split_reference
-from hodei_e2e.errors import ConfigError, InfrastructureError, UsageError
+from hodei_e2e.errors import ConfigError, E2EError, InfrastructureError, UsageError
 from hodei_e2e.identity import CONTEXT_DIGEST, LABEL, RunIdentity, image_labels
 from hodei_e2e.image_state import ImageRecord, StateDir, value_hash
 
@@ -118,15 +126,10 @@ def _up_to_date(image: ImageConfig, scanned: _Scanned, present: ImageInfo | None
 
 
 def _scan(image: ImageConfig, state: StateDir) -> _Scanned:
-    context = image.context
-    listing = scan(
-        context,
-        image.dockerfile,
-        cache=state.hash_cache(context),
-        never_send=[state.path],
-    )
-    if listing.hashed or _cache_shrank(state, context, listing):
-        state.save_hash_cache(context, listing.cache)
+    cache = state.hash_cache(image.context)
+    listing = scan(image.context, image.dockerfile, cache=cache, never_send=[state.path])
+    if listing.cache != cache:
+        state.save_hash_cache(image.context, listing.cache)
     inputs = Inputs(file_hash(image.dockerfile), dict(image.build_args), image.target)
     record = ImageRecord(
         digest=digest(listing, inputs),
@@ -137,10 +140,6 @@ def _scan(image: ImageConfig, state: StateDir) -> _Scanned:
     )
     dockerfile_path = None if listing.dockerfile_outside is not None else listing.dockerfile_name
     return _Scanned(listing, record.digest, record, dockerfile_path)
-
-
-def _cache_shrank(state: StateDir, context: Path, listing: Listing) -> bool:
-    return len(state.hash_cache(context)) != len(listing.cache)
 
 
 def _stale_reason(
@@ -226,7 +225,7 @@ def _build(
         previous = engine.image_info(image.tag)
         engine.tag_image(temporary, image.tag)
     finally:
-        engine.remove_image(temporary)  # only a tag, once the real tag points at the image
+        _best_effort(engine.remove_image, temporary)  # only a tag once the real tag is set
     state.save_record(image.tag, scanned.record)
     if previous is not None and previous.id != built.id:
         _remove_superseded(engine, previous.id)
@@ -241,8 +240,6 @@ def _stream(
     image: ImageConfig,
 ) -> None:
     with tempfile.TemporaryFile(prefix="hodei-e2e-context-") as tar:
-        from hodei_e2e.build_context import write_tar
-
         write_tar(listing, tar)
         tar.seek(0)
         try:
@@ -263,10 +260,17 @@ def _remove_superseded(engine: Engine, image_id: str) -> None:
     """The image that had the tag before, once it has no tag left and was built by us."""
     info = engine.image_info(image_id)
     if info is not None and not info.tags and info.labels.get(LABEL) == "true":
-        try:
-            engine.remove_image(image_id)
-        except Exception:  # noqa: BLE001 - best effort: `cleanup` finds it later
-            return
+        _best_effort(engine.remove_image, image_id)
+
+
+def _best_effort(remove: Callable[[str], None], reference: str) -> None:
+    """Remove, ignoring an engine error (`cleanup` finds what is left); never a signal."""
+    try:
+        remove(reference)
+    except E2EError:
+        raise
+    except Exception:  # noqa: BLE001 - docker/requests errors of a failing engine
+        return
 
 
 def _failure(
