@@ -287,10 +287,13 @@ def _summary_head(results: Sequence[SuiteResult], *, title: str, wall: float) ->
         f"## hodei-e2e: {_cell(title)}",
         "",
         f"{verdict} **{len(results)} suite(s): {words}** in {wall:.2f}s",
-        "",
-        "| Suite | Status | Duration | Tests | Reason |",
-        "| --- | --- | ---: | --- | --- |",
     ]
+    if results:
+        lines += [
+            "",
+            "| Suite | Status | Duration | Tests | Reason |",
+            "| --- | --- | ---: | --- | --- |",
+        ]
     for r in results:
         reason = plain(r.reason)
         if len(reason) > SUMMARY_REASON_CHARS:
