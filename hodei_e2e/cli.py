@@ -102,10 +102,17 @@ def run(
     quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
     reuse: Annotated[bool | None, typer.Option("--reuse/--no-reuse", help="Keep Postgres between runs and use it again (default: postgres.reuse).")] = None,
     isolation: Annotated[str, typer.Option("--isolation", help="database: a database per suite in one server; container: a server per suite.")] = "database",
+    shard: Annotated[str | None, typer.Option("--shard", help="Run the K-th of N shards of the selection, e.g. 2/4.")] = None,
+    timings: Annotated[Path | None, typer.Option("--timings", help="A JSON report of an earlier run: balance shards by its durations.")] = None,
+    list_only: Annotated[bool, typer.Option("--list", help="Print the suites this run (or shard) would run, and stop.")] = False,
 ) -> None:
     """Check, build the worker image, start Postgres, run the suites, report, clean up."""
     from hodei_e2e.console import Output
     from hodei_e2e.pipeline import RunOptions, execute, prepare_run
+    from hodei_e2e.sharding import parse_shard
+
+    if timings is not None and shard is None:
+        raise UsageError("--timings balances shards: use it with --shard K/N")
 
     options = RunOptions(
         config_path=config,
@@ -122,6 +129,9 @@ def run(
         verbosity=verbose - quiet,
         reuse=reuse,
         isolation=_isolation(isolation),
+        shard=parse_shard(shard) if shard else None,
+        timings=timings,
+        list_only=list_only,
     )
     out = Output(verbosity=verbose - quiet)
     raise typer.Exit(execute(prepare_run(options, out)))
@@ -179,9 +189,14 @@ def cleanup(
 
 
 @app.command()
-def doctor(config: ConfigOption = None) -> None:
-    """Check every prerequisite, each with its remedy."""
-    _not_yet("doctor")
+def doctor(
+    config: ConfigOption = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the checks as JSON on stdout.")] = False,
+) -> None:
+    """Check every prerequisite, each with its remedy (exit 3 when one fails)."""
+    from hodei_e2e.doctor import doctor_command
+
+    raise typer.Exit(doctor_command(config, as_json=json_out))
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from hodei_e2e.migrations import Template
 from hodei_e2e.postgres import PostgresServer
 from hodei_e2e.reaper import Watchdog
 from hodei_e2e.report import console as console_report
+from hodei_e2e.report.github import GitHubReporter, in_github_actions
 from hodei_e2e.results import Status, SuiteResult
 from hodei_e2e.selection import select
 from hodei_e2e.signals import SignalGuard
@@ -56,6 +57,9 @@ class RunOptions:
     verbosity: int = 0
     reuse: bool | None = None  # None: as the config says
     isolation: Isolation = "database"
+    shard: tuple[int, int] | None = None  # (K, N): the K-th of N shards
+    timings: Path | None = None  # a JSON report of an earlier run, to balance shards
+    list_only: bool = False
 
 
 def config_path(option: Path | None) -> Path:
@@ -104,6 +108,7 @@ class Run:
     runner: SuiteRunner | None = None
     background: Background | None = None
     database_waits: dict[str, float] = field(default_factory=dict)  # seconds a suite waited
+    github: GitHubReporter | None = None
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -121,8 +126,13 @@ class SuiteHooks:
         self.facts = facts
         self.started = board.started
         self.output = board.output
-        self.finished = board.finished
+        self._board_finished = board.finished
         self._databases: dict[str, SuiteDatabase] = {}
+
+    def finished(self, result: SuiteResult) -> None:
+        self._board_finished(result)
+        if self.run.github is not None:
+            self.run.github.print_suite(result)
 
     def prepare(self, suite: SuiteConfig) -> Prepared:
         assert self.run.databases is not None
@@ -156,17 +166,34 @@ class SuiteHooks:
 def prepare_run(options: RunOptions, out: Output) -> Run:
     config = load_config(config_path(options.config_path))
     suites = select(list(config.suites.values()), options.suites, options.keyword, options.tags)
+    if options.shard is not None:
+        from hodei_e2e.sharding import load_timings, shard
+
+        timings = load_timings(options.timings) if options.timings else None
+        suites = shard(suites, *options.shard, timings)
     run_identity = RunIdentity(project=config.project)
     logs_dir = config.root / ".hodei-e2e" / "runs" / run_identity.run_id
     masker.add(config.postgres.password)
-    return Run(config, options, out, run_identity, suites, logs_dir)
+    run = Run(config, options, out, run_identity, suites, logs_dir)
+    if in_github_actions():
+        run.github = GitHubReporter()
+    return run
 
 
 def execute(run: Run) -> int:
     """Run every step; teardown always happens, and the exit code says how it went."""
     out = run.out
+    if run.options.list_only:
+        for suite in run.suites:
+            print(suite.name)
+        return ExitCode.OK
     if not run.suites:
-        out.warn("no suite matches the selection; nothing to run")
+        if run.options.shard is not None:
+            index, total = run.options.shard
+            out.print(f"shard {index}/{total} has no suites; nothing to run")
+        else:
+            out.warn("no suite matches the selection; nothing to run")
+        _github_report(run, wall=0.0)
         return ExitCode.OK
     out.print(
         f"hodei-e2e run {run.identity.run_id}: {len(run.suites)} suite(s) from {run.config.path}"
@@ -252,7 +279,14 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         from hodei_e2e.images import ensure_image
 
         with out.step(f"worker image {config.image.tag}") as note:
-            outcome = ensure_image(engine, config.image, run.identity, out, build=run.options.build)
+            outcome = ensure_image(
+                engine,
+                config.image,
+                run.identity,
+                out,
+                build=run.options.build,
+                state_dir=config.root / ".hodei-e2e",
+            )
             note.text = f"built ({outcome.reason})" if outcome.built else "up to date"
     if postgres is not None:
         with out.step(f"postgres {config.postgres.image}") as note:
@@ -450,7 +484,9 @@ def _report(run: Run, exit_code: int) -> None:
     if run.results:
         console_report.print_summary(run.out, run.results, wall)
     if run.options.junit and run.results:
-        junit.write(run.options.junit, run.results, run.config.project)
+        junit.write(
+            run.options.junit, run.results, run.config.project, junit.suite_reports(run.suites)
+        )
         run.out.detail(f"JUnit report: {run.options.junit}")
     if run.options.json:
         doc = json_report.document(
@@ -474,3 +510,31 @@ def _report(run: Run, exit_code: int) -> None:
         )
         json_report.write(run.options.json, doc)
         run.out.detail(f"JSON report: {run.options.json}")
+    _github_report(run, wall)
+
+
+def _github_report(run: Run, wall: float) -> None:
+    """On GitHub Actions: annotations, the job summary, and the step's outputs."""
+    github = run.github
+    if github is None:
+        return
+    for line in github.annotations(run.results):
+        print(line)
+    title = run.config.project
+    if run.options.shard is not None:
+        title += f", shard {run.options.shard[0]}/{run.options.shard[1]}"
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        github.write_summary(
+            Path(summary), github.step_summary(run.results, title=title, wall=wall)
+        )
+    outputs = os.environ.get("GITHUB_OUTPUT")
+    if outputs:
+        reports: dict[str, Path] = {}
+        if run.options.junit and run.results:
+            reports["junit"] = run.options.junit
+        if run.options.json:
+            reports["json"] = run.options.json
+        if run.logs_dir.exists():
+            reports["logs"] = run.logs_dir
+        github.write_outputs(Path(outputs), run.results, reports)
