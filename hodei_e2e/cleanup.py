@@ -76,13 +76,16 @@ def owner_verdict(labels: Mapping[str, str], policy: SweepPolicy, created: float
 
 
 def _container_orphan(
-    container: ContainerInfo, policy: SweepPolicy, live_runs: Sequence[float]
+    container: ContainerInfo,
+    policy: SweepPolicy,
+    live_runs: Sequence[float],
+    runs: Mapping[str, bool] | None = None,
 ) -> Orphan | None:
     labels = container.labels
     role = labels.get(ident.ROLE, "")
     reason: str | None = None
     if labels.get(ident.WORKER_LABEL) == "true":
-        reason = _worker_verdict(container, live_runs)
+        reason = _worker_verdict(container, live_runs, runs or {})
     elif labels.get(ident.LABEL) == "true" and role != "worker-image":
         if labels.get(ident.REUSE) == "true":
             reason = _singleton_verdict(container, policy)
@@ -119,9 +122,15 @@ def _kind(labels: Mapping[str, str]) -> str:
     return "testcontainers" if is_testcontainers(labels) else ""
 
 
-def _worker_verdict(worker: ContainerInfo, live_runs: Sequence[float]) -> str | None:
-    """A worker no live run can own is an orphan, stopped or not. One created while a live run
-    was in progress may be that run's: the run removes it itself when it ends."""
+def _worker_verdict(
+    worker: ContainerInfo, live_runs: Sequence[float], runs: Mapping[str, bool]
+) -> str | None:
+    """A worker that names its run goes with that run. Otherwise, a worker no live run can own
+    is an orphan, stopped or not; one created while a live run was in progress may be that
+    run's, and the run removes it itself when it ends."""
+    run_id = worker.labels.get(ident.RUN_ID)
+    if run_id and run_id in runs:
+        return None if runs[run_id] else f"worker of run {run_id}, which is gone"
     if any(started - 1 <= worker.created for started in live_runs):
         return None
     if worker.status not in RUNNING:
@@ -141,6 +150,20 @@ def live_run_starts(containers: Iterable[ContainerInfo], policy: SweepPolicy) ->
     return starts
 
 
+def run_liveness(containers: Iterable[ContainerInfo], policy: SweepPolicy) -> dict[str, bool]:
+    """Run id -> whether its owner lives, for the runs these containers tell of (a run is
+    alive when any of its containers has a live owner)."""
+    runs: dict[str, bool] = {}
+    for container in containers:
+        labels = container.labels
+        run_id = labels.get(ident.RUN_ID)
+        if not run_id or labels.get(ident.ROLE) == "worker-image" or ident.OWNER not in labels:
+            continue
+        alive = ident.owner_alive(labels, policy.host()) is not False
+        runs[run_id] = runs.get(run_id, False) or alive
+    return runs
+
+
 def find_orphans(engine: Engine, policy: SweepPolicy) -> list[Orphan]:
     everything = engine.containers([])
     ours = [c for c in everything if c.labels.get(ident.LABEL) == "true"]
@@ -152,7 +175,10 @@ def find_orphans(engine: Engine, policy: SweepPolicy) -> list[Orphan]:
         or c.labels.get(ident.WORKER_LABEL) == "true"
         or (policy.testcontainers and is_testcontainers(c.labels))
     ]
-    orphans = [o for c in candidates if (o := _container_orphan(c, policy, live)) is not None]
+    runs = run_liveness(ours, policy)
+    orphans = [
+        o for c in candidates if (o := _container_orphan(c, policy, live, runs)) is not None
+    ]
     for network in engine.networks([f"{ident.LABEL}=true"]):
         labels = dict(network.get("Labels") or {})
         created = float(labels.get(ident.CREATED, 0) or 0)

@@ -89,7 +89,7 @@ def select(
             raise UsageError(
                 f"unknown suite {name!r}.{hint} Known suites: {', '.join(known) or '(none)'}"
             )
-    chosen = [known[name] for name in wanted] if wanted else list(suites)
+    chosen = [suite for suite in suites if suite.name in wanted] if wanted else list(suites)
     if keyword:
         matches = compile_keyword(keyword)
         chosen = [suite for suite in chosen if matches(suite.name)]
