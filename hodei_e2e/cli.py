@@ -105,6 +105,7 @@ def run(
     shard: Annotated[str | None, typer.Option("--shard", help="Run the K-th of N shards of the selection, e.g. 2/4.")] = None,
     timings: Annotated[Path | None, typer.Option("--timings", help="A JSON report of an earlier run: balance shards by its durations.")] = None,
     list_only: Annotated[bool, typer.Option("--list", help="Print the suites this run (or shard) would run, and stop.")] = False,
+    strict: Annotated[bool | None, typer.Option("--strict/--no-strict", help="A service that does not come up fails the run (default: on when CI is set).")] = None,
 ) -> None:
     """Check, build the worker image, start Postgres, run the suites, report, clean up."""
     from hodei_e2e.console import Output
@@ -132,6 +133,7 @@ def run(
         shard=parse_shard(shard) if shard else None,
         timings=timings,
         list_only=list_only,
+        strict=strict,
     )
     out = Output(verbosity=verbose - quiet)
     raise typer.Exit(execute(prepare_run(options, out)))

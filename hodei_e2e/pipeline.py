@@ -7,7 +7,6 @@ point (image build, Postgres start, suites) still removes all of it.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,14 +15,14 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from hodei_e2e.config import Config, SuiteConfig, load_config
+from hodei_e2e.config import Config, ServiceConfig, SuiteConfig, load_config
 from hodei_e2e.console import Output
 from hodei_e2e.databases import Databases, Isolation, SuiteDatabase
 from hodei_e2e.docker import ContainerInfo, Engine
 from hodei_e2e.environment import RunFacts, suite_environment
-from hodei_e2e.errors import E2EError, ExitCode, Interrupted, PrerequisiteError
+from hodei_e2e.errors import E2EError, ExitCode, Interrupted
 from hodei_e2e.identity import RunIdentity
 from hodei_e2e.masking import masker
 from hodei_e2e.migrations import Template
@@ -36,6 +35,9 @@ from hodei_e2e.selection import select
 from hodei_e2e.signals import SignalGuard
 from hodei_e2e.singleton import Acquired
 from hodei_e2e.suites import Prepared, SuiteRunner, run_command
+
+if TYPE_CHECKING:
+    from hodei_e2e.services import ServiceHandle
 
 T = TypeVar("T")
 INTERRUPT_GRACE = 3.0  # GitHub Actions sends SIGTERM 7.5 s after SIGINT: leave room for teardown
@@ -60,21 +62,13 @@ class RunOptions:
     shard: tuple[int, int] | None = None  # (K, N): the K-th of N shards
     timings: Path | None = None  # a JSON report of an earlier run, to balance shards
     list_only: bool = False
+    strict: bool | None = None  # None: strict under CI
 
 
 def config_path(option: Path | None) -> Path:
     if option is not None:
         return option
     return Path(os.environ.get("HODEI_E2E_CONFIG") or "e2e.yaml")
-
-
-def check_tools(config: Config) -> None:
-    missing = [tool for tool in config.requires if shutil.which(tool) is None]
-    if missing:
-        raise PrerequisiteError(
-            f"required tool(s) not on PATH: {', '.join(missing)}",
-            detail=f"Install them, or remove them from `requires:` in {config.path}.",
-        )
 
 
 def server_host(engine: Engine) -> str:
@@ -109,6 +103,13 @@ class Run:
     background: Background | None = None
     database_waits: dict[str, float] = field(default_factory=dict)  # seconds a suite waited
     github: GitHubReporter | None = None
+    services: dict[str, ServiceStart] = field(default_factory=dict)
+    postgres_times: tuple[float, float] | None = None  # (started, ready) in unix seconds
+
+    @property
+    def strict(self) -> bool:
+        return self.options.strict if self.options.strict is not None else "CI" in os.environ
+
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -136,6 +137,7 @@ class SuiteHooks:
 
     def prepare(self, suite: SuiteConfig) -> Prepared:
         assert self.run.databases is not None
+        exports = _service_exports(self.run, suite)
         database, waited = self.run.databases.take(suite)
         self.run.database_waits[suite.name] = waited
         address = database.server.address
@@ -153,6 +155,7 @@ class SuiteHooks:
             database_url=address.url(database.name),
             config_env=self.run.config.env,
             suite_env=suite.env,
+            exports=exports,
         )
         self._databases[database.name] = database
         return Prepared(env=env, database=database.name)
@@ -257,18 +260,102 @@ class Background:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+@dataclass
+class ServiceStart:
+    """A service starting in the background: its future, and what became of it."""
+
+    config: ServiceConfig
+    future: Future[ServiceHandle]
+    started: float = field(default_factory=time.time)
+    ready_at: float | None = None
+    reason: str = ""
+
+    def record(self) -> dict[str, object]:
+        return {
+            "name": self.config.name,
+            "image": self.config.image,
+            "status": "ready" if self.ready_at else ("failed" if self.reason else "starting"),
+            "started": round(self.started, 3),
+            "ready_at": round(self.ready_at, 3) if self.ready_at else None,
+            "reason": self.reason,
+        }
+
+
+def _begin_services(run: Run, services: Sequence[ServiceConfig]) -> None:
+    from hodei_e2e.services import start_service
+
+    assert run.engine is not None
+    assert run.background is not None
+    engine, out = run.engine, run.out
+
+    def start(service: ServiceConfig) -> ServiceHandle:
+        entry = run.services[service.name]
+        try:
+            handle = start_service(
+                engine,
+                service,
+                run.identity.labels("service"),
+                on_created=run.containers.append,
+            )
+        except E2EError as error:
+            entry.reason = error.message
+            out.print(
+                f"✗ service {service.name} ({time.time() - entry.started:.2f}s): {error.message}",
+                style="red",
+                min_verbosity=-1,
+            )
+            if error.detail:
+                out.print(error.detail, min_verbosity=-1)
+            raise
+        entry.ready_at = time.time()
+        out.print(
+            f"✓ service {service.name} ({entry.ready_at - entry.started:.2f}s): "
+            f"{service.image}, ready",
+            style="green",
+        )
+        return handle
+
+    for service in services:
+        run.services[service.name] = ServiceStart(service, Future())
+        run.services[service.name].future = run.background.submit(
+            lambda service=service: start(service)  # type: ignore[misc]
+        )
+
+
+def _service_exports(run: Run, suite: SuiteConfig) -> dict[str, str]:
+    """The exports of the services `suite` needs, waiting for each; SkipSuite if one failed."""
+    from hodei_e2e.suites import SkipSuite
+
+    exports: dict[str, str] = {}
+    for name in suite.needs:
+        entry = run.services.get(name)
+        if entry is None:
+            continue
+        try:
+            exports.update(entry.future.result().exports())
+        except E2EError as error:
+            detail = f"; {error.detail}" if error.detail else ""
+            raise SkipSuite(f"service {name} did not start: {error.message}{detail}") from None
+    return exports
+
+
 def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
     out, config = run.out, run.config
     with out.step("prerequisites") as note:
         run.engine = engine = Engine.connect()
-        check_tools(config)
+        from hodei_e2e.doctor import preflight
+        from hodei_e2e.services import plan_services
+
+        services = plan_services(config, run.suites)
+        preflight(engine, config, services=services)
         host = server_host(engine)
         note.text = f"engine {engine.server_version()}, server host {host}"
     run.background = Background(guard)
     postgres = None
     if run.options.isolation == "database":
-        begun = time.monotonic()
+        begun = time.time()
         postgres = run.background.submit(lambda: _provision_postgres(run))
+    _begin_services(run, services)
     _sweep(run)
     worker_image = (
         config.image.tag
@@ -291,8 +378,12 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
     if postgres is not None:
         with out.step(f"postgres {config.postgres.image}") as note:
             run.server, note.text = run.background.wait(postgres)
-            note.text += f", ready {time.monotonic() - begun:.2f}s after the start"
+            run.postgres_times = (begun, time.time())
+            note.text += f", ready {run.postgres_times[1] - begun:.2f}s after the start"
         _after_postgres(run, watchdog)
+    if run.strict:
+        for entry in run.services.values():  # strict: a service that fails fails the run
+            run.background.wait(entry.future)
     run.databases = Databases(
         engine=engine,
         config=config,
@@ -458,7 +549,7 @@ def _teardown(run: Run, guard: SignalGuard) -> None:
             _print_keep(run)
         elif run.containers:
             engine.remove([c.id for c in run.containers])
-            removed.append(f"{len(run.containers)} postgres container(s)")
+            removed.append(f"{len(run.containers)} container(s) of the run")
         note.text = ", ".join(removed) or "nothing to remove"
     engine.close()
 
@@ -504,7 +595,10 @@ def _report(run: Run, exit_code: int) -> None:
                     "reused": bool(run.singleton and run.singleton.reused),
                     "template": run.template.name if run.template else None,
                     "database_waits": {k: round(v, 4) for k, v in run.database_waits.items()},
+                    "started": round(run.postgres_times[0], 3) if run.postgres_times else None,
+                    "ready_at": round(run.postgres_times[1], 3) if run.postgres_times else None,
                 },
+                "services": [entry.record() for entry in run.services.values()],
             },
             exit_code=exit_code,
         )

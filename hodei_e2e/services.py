@@ -116,8 +116,9 @@ def start_service(
     deadline = time.monotonic() + service.startup_timeout
     try:
         ports = {port: engine.published_port(container.id, port) for port in service.ports}
-    except InfrastructureError as error:
-        raise _failure(engine, service, container, error.message) from None
+    except InfrastructureError as error:  # it exited before its ports were published
+        exited = _exit_of(engine, container)
+        raise _failure(engine, service, container, error.message, exited) from None
     probe = _probe(engine, service, container.id, ports)
     last = "no check made"
     while True:
@@ -134,13 +135,22 @@ def start_service(
                 templates=service.exports,
             )
         last = why
-        state = engine.container_state(container.id)
-        if state is None or state.exit_code is not None or state.status in ("exited", "dead"):
-            exited = "it is gone" if state is None else f"exit code {state.exit_code}"
+        exited = _exit_of(engine, container)
+        if exited is not None:
             raise _failure(engine, service, container, last, exited)
         if time.monotonic() >= deadline:
             raise _failure(engine, service, container, last, timeout=service.startup_timeout)
         time.sleep(POLL_INTERVAL)
+
+
+def _exit_of(engine: Engine, container: ContainerInfo) -> str | None:
+    """How the container ended, or None while it runs."""
+    state = engine.container_state(container.id)
+    if state is None:
+        return "it is gone"
+    if state.exit_code is not None or state.status in ("exited", "dead"):
+        return f"exit code {state.exit_code}"
+    return None
 
 
 def _failure(

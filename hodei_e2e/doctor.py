@@ -1,0 +1,683 @@
+"""`hodei-e2e doctor`: every prerequisite as a check of its own, each with its remedy.
+
+A check is a small function that returns a `Check`; it never raises (an unexpected error is a
+failed check). `preflight` runs the fast subset before every `run` and stops it with the same
+lines that `doctor` prints.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from hodei_e2e.errors import ConfigError, E2EError, PrerequisiteError
+
+if TYPE_CHECKING:
+    from hodei_e2e.config import Config, ImageConfig, ServiceConfig
+    from hodei_e2e.console import Output
+    from hodei_e2e.docker import Endpoint, Engine
+
+Status = Literal["ok", "warn", "fail"]
+SYMBOLS: Mapping[Status, str] = {"ok": "✓", "warn": "⚠", "fail": "✗"}
+STYLES: Mapping[Status, str] = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+
+GIB = 1024**3
+DISK_WARN = 5 * GIB
+DISK_FAIL = 1 * GIB
+MIN_ENGINE = (20, 10)  # host-gateway (host.docker.internal on Linux) came with 20.10
+REACH_TIMEOUT = 5.0  # seconds for a container to call back
+LOCAL_BUSYBOX = "hodei-e2e.local/busybox:latest"
+BOOTSTRAP_HINT = (
+    "scripts/bootstrap builds local images without a registry and writes "
+    ".hodei-e2e/images.env (source it to use them)"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    remedy: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "fail"
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "detail": self.detail,
+            "remedy": self.remedy,
+        }
+
+    def lines(self) -> list[str]:
+        lines = [f"{SYMBOLS[self.status]} {self.name}: {self.detail}"]
+        if self.remedy and self.status != "ok":
+            lines += [f"    → {line}" for line in self.remedy.splitlines()]
+        return lines
+
+
+def exit_code(checks: Sequence[Check]) -> int:
+    return 3 if any(check.failed for check in checks) else 0
+
+
+# -- The command -----------------------------------------------------------------------------------
+
+
+def doctor_command(config_path: Path | None, *, as_json: bool) -> int:
+    """`hodei-e2e doctor`: the checks as lines on stderr, or as JSON on stdout."""
+    import json
+
+    checks = run_checks(config_path, os.environ)
+    if as_json:
+        print(json.dumps([check.as_dict() for check in checks], indent=2))
+    else:
+        from hodei_e2e.console import Output
+
+        render(checks, Output())
+    return exit_code(checks)
+
+
+def render(checks: Sequence[Check], out: Output) -> None:
+    for check in checks:
+        lines = check.lines()
+        out.print(lines[0], style=STYLES[check.status], min_verbosity=-9)
+        for line in lines[1:]:
+            out.print(line, min_verbosity=-9)
+    counts = {status: sum(1 for c in checks if c.status == status) for status in SYMBOLS}
+    summary = f"{counts['ok']} ok, {counts['warn']} warning(s), {counts['fail']} failed"
+    style = STYLES["fail" if counts["fail"] else "warn" if counts["warn"] else "ok"]
+    out.print(f"doctor: {summary}", style=style, min_verbosity=-9)
+
+
+def preflight(
+    engine: Engine,
+    config: Config,
+    *,
+    services: Sequence[ServiceConfig] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """The fast checks (tools on PATH, images present, pullable or buildable) before a run.
+
+    `services`: the services the run starts (default: all of the config's). The engine is
+    reachable, or there would be no `engine`. Raises `PrerequisiteError` (exit 3) with the
+    failed checks' lines, as `doctor` prints them.
+    """
+    environ = os.environ if environ is None else environ
+    checks = [
+        *tool_checks(config, environ, versions=False),
+        *image_checks(engine, config, services=services),
+    ]
+    failed = [check for check in checks if check.failed]
+    if failed:
+        names = ", ".join(check.name for check in failed)
+        raise PrerequisiteError(
+            f"prerequisite(s) missing: {names}",
+            detail="\n".join(line for check in failed for line in check.lines())
+            + "\n(`hodei-e2e doctor` checks everything)",
+        )
+
+
+# -- Running every check ---------------------------------------------------------------------------
+
+
+@dataclass
+class Facts:
+    """What the checks share: the environment, the config, and the engine when it answers."""
+
+    environ: Mapping[str, str]
+    config_path: Path
+    config: Config | None = None
+    config_error: ConfigError | None = None
+    endpoint: Endpoint | None = None
+    engine: Engine | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+def run_checks(config_path: Path | None, environ: Mapping[str, str]) -> list[Check]:
+    facts = Facts(environ, config_path or Path(environ.get("HODEI_E2E_CONFIG") or "e2e.yaml"))
+    checks: list[Check] = []
+
+    def add(name: str, check: Callable[[], Check | list[Check]]) -> None:
+        try:
+            result = check()
+        except Exception as error:  # noqa: BLE001 - doctor reports, it never tracebacks
+            result = Check(name, "fail", f"the check itself failed: {_describe(error)}",
+                           "Run `hodei-e2e --debug doctor` and report this.")  # fmt: skip
+        checks.extend(result if isinstance(result, list) else [result])
+
+    config_check = _guarded("config", lambda: load_config_check(facts))
+    try:
+        add("engine reachable", lambda: engine_check(facts))
+        add("engine version", lambda: version_check(facts))
+        add("free disk", lambda: disk_check(facts))
+        add("tools", lambda: _needs_config(facts, "tools", tool_checks))
+        add("images", lambda: _needs_engine_and_config(facts, "images", image_checks))
+        add("host reachable from containers", lambda: reachability_check(facts))
+    finally:
+        if facts.engine is not None:
+            facts.engine.close()
+    checks.append(config_check)
+    return checks
+
+
+def _guarded(name: str, check: Callable[[], Check]) -> Check:
+    try:
+        return check()
+    except Exception as error:  # noqa: BLE001 - doctor reports, it never tracebacks
+        return Check(name, "fail", f"the check itself failed: {_describe(error)}")
+
+
+def _needs_config(
+    facts: Facts, name: str, checks: Callable[[Config, Mapping[str, str]], list[Check]]
+) -> list[Check]:
+    if facts.config is None:
+        return [Check(name, "warn", "not checked: the config did not load (see below)")]
+    return checks(facts.config, facts.environ)
+
+
+def _needs_engine_and_config(
+    facts: Facts, name: str, checks: Callable[[Engine, Config], list[Check]]
+) -> list[Check]:
+    if facts.engine is None:
+        return [_no_engine(name)]
+    if facts.config is None:
+        return [Check(name, "warn", "not checked: the config did not load (see below)")]
+    return checks(facts.engine, facts.config)
+
+
+def _no_engine(name: str) -> Check:
+    return Check(name, "warn", "not checked: no engine answers (see above)")
+
+
+# -- Config ----------------------------------------------------------------------------------------
+
+
+def load_config_check(facts: Facts) -> Check:
+    from hodei_e2e.config import load_config
+
+    try:
+        config = load_config(facts.config_path, facts.environ)
+    except ConfigError as error:
+        facts.config_error = error
+        remedy = error.detail or "Fix the file (the README documents the schema)."
+        return Check("config", "fail", error.message, remedy)
+    facts.config = config
+    suites, services = len(config.suites), len(config.services)
+    return Check("config", "ok", f"{facts.config_path}: {suites} suite(s), {services} service(s)")
+
+
+# -- Engine ----------------------------------------------------------------------------------------
+
+
+def engine_check(facts: Facts) -> Check:
+    from hodei_e2e.docker import Engine, resolve_endpoint
+
+    name = "engine reachable"
+    where = facts.endpoint = resolve_endpoint(facts.environ)
+    if not where.url:
+        return Check(
+            name, "fail", f"the docker context '{where.context}' is not defined",
+            "List them with `docker context ls`; `docker context use default`, or unset "
+            "DOCKER_CONTEXT.",
+        )  # fmt: skip
+    try:
+        engine = Engine.connect_to(where, facts.environ, timeout=5.0)
+        facts.info = engine.info()
+    except Exception as error:  # noqa: BLE001 - the SDK's and requests' errors alike
+        detail = f"{where.describe()}: {_describe(error)}"
+        return Check(name, "fail", detail, _engine_remedy(where, error))
+    facts.engine = engine
+    return Check(name, "ok", where.describe())
+
+
+def _engine_remedy(where: Endpoint, error: BaseException) -> str:
+    text = _describe(error)
+    path = where.url.removeprefix("unix://") if where.url.startswith("unix://") else None
+    lines = []
+    if path and ("ermission denied" in text or (os.path.exists(path) and not _rw(path))):
+        group = _group_of(path)
+        lines += [
+            f"You may not use {path}"
+            + (f" (group '{group}')" if group else "")
+            + f": add yourself to that group (`sudo usermod -aG {group or 'docker'} $USER`, "
+            "then log in again or `newgrp docker`), or run as root.",
+            "Rootless Docker: DOCKER_HOST=unix://$XDG_RUNTIME_DIR/docker.sock.",
+        ]
+    elif path and not os.path.exists(path):
+        lines.append(f"No socket at {path}: the engine is not running there.")
+    if where.source == "DOCKER_HOST":
+        lines.append(
+            "DOCKER_HOST points there: fix it, or unset it to use the docker context or "
+            "the default socket unix:///var/run/docker.sock."
+        )
+    elif where.context:
+        lines.append(
+            f"The docker context '{where.context}' points there: start that engine, or "
+            "`docker context use default`."
+        )
+    engine_down = path is not None and not os.path.exists(path)
+    if not lines or engine_down:
+        lines.append(
+            "Start the engine: Docker Desktop, `sudo systemctl start docker`, or "
+            "scripts/bootstrap (installs and starts one on Debian/Ubuntu)."
+        )
+    return "\n".join(lines)
+
+
+def _rw(path: str) -> bool:
+    return os.access(path, os.R_OK | os.W_OK)
+
+
+def _group_of(path: str) -> str:
+    try:
+        import grp
+
+        return grp.getgrgid(os.stat(path).st_gid).gr_name
+    except (OSError, KeyError, ImportError):
+        return ""
+
+
+def version_check(facts: Facts) -> Check:
+    name = "engine version"
+    if facts.engine is None:
+        return _no_engine(name)
+    version = str(facts.info.get("ServerVersion") or facts.engine.server_version())
+    system = str(facts.info.get("OperatingSystem") or "")
+    detail = f"{version}" + (f" on {system}" if system else "")
+    match = re.match(r"(\d+)\.(\d+)", version)
+    if match and (int(match[1]), int(match[2])) < MIN_ENGINE:
+        return Check(
+            name, "warn", f"{detail}: older than 20.10",
+            "Upgrade the engine to 20.10 or later: containers reach this host through "
+            "host-gateway (host.docker.internal), which older engines lack.",
+        )  # fmt: skip
+    return Check(name, "ok", detail)
+
+
+def disk_check(facts: Facts) -> Check:
+    name = "free disk"
+    if facts.engine is None:
+        return _no_engine(name)
+    root = str(facts.info.get("DockerRootDir") or "/var/lib/docker")
+    if _engine_is_local(facts, root):
+        usage = shutil.disk_usage(root)
+        free, where = usage.free, f"{root} (this host)"
+    else:
+        measured = _free_in_container(facts)
+        if measured is None:
+            return Check(
+                name, "warn", f"not measured: {root} is on the engine's machine, not this one",
+                "Check the engine's free space with `docker system df` and its disk settings "
+                "(Docker Desktop: Settings > Resources).",
+            )  # fmt: skip
+        free, where = measured, f"{root} (the engine's machine, measured in a container)"
+    detail = f"{free / GIB:.1f} GiB free in {where}"
+    remedy = (
+        "Free space there: `docker system prune` (stopped containers, unused networks, dangling "
+        "images), `docker image prune -a`, or `hodei-e2e cleanup --all`."
+    )
+    if free < DISK_FAIL:
+        return Check(name, "fail", f"{detail}; at least 1 GiB is needed", remedy)
+    if free < DISK_WARN:
+        return Check(name, "warn", f"{detail}; below 5 GiB", remedy)
+    return Check(name, "ok", detail)
+
+
+def _engine_is_local(facts: Facts, root: str) -> bool:
+    """The engine runs on this host: a unix socket, the same host name, not Docker Desktop."""
+    url = facts.endpoint.url if facts.endpoint else ""
+    system = str(facts.info.get("OperatingSystem") or "").lower()
+    return (
+        url.startswith("unix://")
+        and "desktop" not in system
+        and str(facts.info.get("Name") or "") == socket.gethostname()
+        and os.path.isdir(root)
+    )
+
+
+def _free_in_container(facts: Facts) -> int | None:
+    """Bytes free on the engine's data root, read by `df` in a container (its root file system
+    lives there); None when no local image has a shell and df."""
+    assert facts.engine is not None
+    images = _probe_images(facts.engine, facts.config)
+    for image in images:
+        code, output = _run_probe(
+            facts.engine, image, ["df -Pk / | tail -n 1"], _labels(facts), timeout=10.0
+        )
+        fields = output.split()
+        if code == 0 and len(fields) >= 4 and fields[3].isdigit():
+            return int(fields[3]) * 1024
+    return None
+
+
+# -- Tools -----------------------------------------------------------------------------------------
+
+
+def tool_checks(
+    config: Config, environ: Mapping[str, str], *, versions: bool = True
+) -> list[Check]:
+    checks = []
+    for tool in config.requires:
+        name = f"tool {tool}"
+        path = shutil.which(tool, path=environ.get("PATH"))
+        if path is None:
+            checks.append(Check(
+                name, "fail", "not on PATH",
+                f"Install {tool}, or remove it from `requires:` in {config.path}.",
+            ))  # fmt: skip
+            continue
+        version = _tool_version(path, config.root) if versions else ""
+        checks.append(Check(name, "ok", f"{path}" + (f" ({version})" if version else "")))
+    return checks
+
+
+def _tool_version(path: str, cwd: Path) -> str:
+    from hodei_e2e.suites import run_command
+
+    try:
+        code, output = run_command(f"{shlex.quote(path)} --version", cwd=cwd, env={}, timeout=5.0)
+    except (OSError, E2EError):
+        return ""
+    first = next((line.strip() for line in output.splitlines() if line.strip()), "")
+    return first[:80] if code == 0 else ""
+
+
+# -- Images ----------------------------------------------------------------------------------------
+
+
+def image_checks(
+    engine: Engine, config: Config, *, services: Sequence[ServiceConfig] | None = None
+) -> list[Check]:
+    checks = [_image_check(engine, "image postgres", config.postgres.image, "postgres.image")]
+    for service in config.services.values() if services is None else services:
+        key = f"services.{service.name}.image"
+        checks.append(_image_check(engine, f"image {service.name}", service.image, key))
+    if config.image is not None:
+        checks.append(_worker_image_check(engine, config.image))
+    return checks
+
+
+def _image_check(engine: Engine, name: str, image: str, key: str) -> Check:
+    if engine.image_id(image) is not None:
+        return Check(name, "ok", f"{image}: present")
+    why = engine.image_pullable(image)
+    if why is None:
+        return Check(name, "ok", f"{image}: not present; pullable (the run pulls it)")
+    return Check(
+        name, "fail", f"{image}: not present, and not pullable ({why})",
+        f"`docker pull {image}` where a registry is reachable, or build it; or point `{key}` "
+        f"at an image this engine has. {BOOTSTRAP_HINT}.",
+    )  # fmt: skip
+
+
+def _worker_image_check(engine: Engine, image: ImageConfig) -> Check:
+    name = "worker image"
+    if engine.image_id(image.tag) is not None:
+        return Check(name, "ok", f"{image.tag}: present")
+    if not image.dockerfile.is_file() or not image.context.is_dir():
+        return Check(
+            name, "fail", f"{image.tag}: not present, and {image.dockerfile} does not exist",
+            "Fix `image.dockerfile` / `image.context` in the config, or build the image.",
+        )  # fmt: skip
+    missing = []
+    for base in base_images(image.dockerfile, image.build_args):
+        if engine.image_id(base) is None and engine.image_pullable(base) is not None:
+            missing.append(base)
+    if missing:
+        return Check(
+            name, "fail",
+            f"{image.tag}: not present; its base image {', '.join(missing)} is neither present "
+            "nor pullable",
+            f"Pull or build {', '.join(missing)}, or set the base through `image.build_args`. "
+            f"{BOOTSTRAP_HINT}.",
+        )  # fmt: skip
+    return Check(name, "ok", f"{image.tag}: not present; the run builds it from {image.dockerfile}")
+
+
+_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE)
+_ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?", re.IGNORECASE)
+_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def base_images(dockerfile: Path, build_args: Mapping[str, str]) -> list[str]:
+    """The images a Dockerfile builds FROM: ARGs before the first FROM substituted, stages and
+    `scratch` left out."""
+    args: dict[str, str] = {}
+    stages: set[str] = set()
+    bases: list[str] = []
+    seen_from = False
+    for line in dockerfile.read_text(encoding="utf-8", errors="replace").splitlines():
+        arg = _ARG.match(line)
+        if arg and not seen_from:
+            args[arg[1]] = build_args.get(arg[1], (arg[2] or "").strip("\"'"))
+            continue
+        found = _FROM.match(line)
+        if not found:
+            continue
+        seen_from = True
+        image = _substitute(found[1], {**args, **build_args})
+        if found[2]:
+            stages.add(found[2].lower())
+        if image and image.lower() != "scratch" and image.lower() not in stages:
+            bases.append(image)
+    return list(dict.fromkeys(bases))
+
+
+def _substitute(text: str, values: Mapping[str, str]) -> str:
+    return _VARIABLE.sub(lambda m: values.get(m[1] or m[3]) or (m[2] or ""), text)
+
+
+# -- Reaching this host from a container -----------------------------------------------------------
+
+_PROBE_SCRIPT = r"""
+if command -v bash >/dev/null 2>&1; then
+    exec bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "%s\n" "$2" >&3' "$1" "$2" "$3"
+fi
+if command -v nc >/dev/null 2>&1; then
+    printf '%s\n' "$3" | nc -w 3 "$1" "$2"
+    exit $?
+fi
+echo "hodei-e2e: neither bash nor nc in this image" >&2
+exit 127
+"""
+_NO_TOOL = (126, 127)  # the image cannot run the probe: try the next one
+
+
+def reachability_check(facts: Facts) -> Check:
+    name = "host reachable from containers"
+    engine = facts.engine
+    if engine is None:
+        return _no_engine(name)
+    override = facts.environ.get("HODEI_SERVER_HOST")
+    if override:
+        host, source = override, "HODEI_SERVER_HOST"
+    else:
+        from hodei_e2e.pipeline import server_host
+
+        host, source = server_host(engine), "detected"
+    images = _probe_images(engine, facts.config)
+    if not images:
+        return Check(
+            name, "warn", f"not checked: no image to test with (for {host}, {source})",
+            f"Build or pull one: {LOCAL_BUSYBOX} ({BOOTSTRAP_HINT}), or the Postgres image.",
+        )  # fmt: skip
+    with _listener() as listener:
+        port = listener.getsockname()[1]
+        why = "no image could run the probe"
+        for image in images:
+            outcome = _call_back(engine, image, host, port, listener, _labels(facts))
+            if outcome.ok:
+                return Check(
+                    name, "ok",
+                    f"a container reached {host}:{port} ({source}) in {outcome.seconds:.2f}s",
+                )  # fmt: skip
+            why = outcome.why
+            if not outcome.try_next:
+                break
+    return Check(name, "fail", f"{host} ({source}): {why}", _reach_remedy(engine, host, override))
+
+
+def _reach_remedy(engine: Engine, host: str, override: str | None) -> str:
+    gateway = engine.bridge_gateway()
+    if override:
+        return (
+            f"HODEI_SERVER_HOST={override} does not lead containers to this host: unset it to "
+            "use the detected address"
+            + (f" (the bridge gateway {gateway})" if gateway else "")
+            + ", or set it to an address of this host that containers reach "
+            "(host.docker.internal with Docker Desktop)."
+        )
+    return (
+        f"Containers cannot open a connection to this host at {host}: a firewall may drop "
+        "traffic from the Docker bridge (ufw: `sudo ufw allow in on docker0`; firewalld: add "
+        "docker0 to the trusted zone), or set HODEI_SERVER_HOST to an address of this host "
+        "that containers reach."
+    )
+
+
+@contextmanager
+def _listener() -> Iterator[socket.socket]:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("0.0.0.0", 0))
+        listener.listen(8)
+        listener.settimeout(0.1)
+        yield listener
+    finally:
+        listener.close()
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    ok: bool
+    why: str = ""
+    seconds: float = 0.0
+    try_next: bool = False
+
+
+def _call_back(
+    engine: Engine,
+    image: str,
+    host: str,
+    port: int,
+    listener: socket.socket,
+    labels: Mapping[str, str],
+) -> _Outcome:
+    """Start a container from `image` that connects to `host:port` and sends a token."""
+    import secrets
+
+    from hodei_e2e.docker import ContainerSpec
+
+    token = f"hodei-e2e-doctor-{secrets.token_hex(8)}"
+    start = time.monotonic()
+    spec = ContainerSpec(
+        image=image,
+        labels=labels,
+        entrypoint=["/bin/sh", "-c", _PROBE_SCRIPT, "hodei-e2e-probe", host, str(port), token],
+        extra_hosts={"host.docker.internal": "host-gateway"},
+    )
+    try:
+        container = engine.create(spec)
+    except E2EError as error:
+        return _Outcome(False, f"cannot start a probe from {image}: {error.message}", try_next=True)
+    try:
+        deadline = start + REACH_TIMEOUT
+        exited: int | None = None
+        while True:
+            if _accepted_token(listener, token):
+                return _Outcome(True, seconds=time.monotonic() - start)
+            if exited is not None:
+                logs = engine.logs_tail(container.id, 5).strip().replace("\n", "; ")
+                return _Outcome(
+                    False,
+                    f"the probe container exited {exited}: {logs or 'no output'}",
+                    try_next=exited in _NO_TOOL,
+                )
+            if time.monotonic() >= deadline:
+                return _Outcome(False, f"no connection within {REACH_TIMEOUT:g}s")
+            state = engine.container_state(container.id)
+            if state is None or state.exit_code is not None:
+                exited = state.exit_code if state else -1  # one more accept, then report
+    finally:
+        engine.remove([container.id])
+
+
+def _accepted_token(listener: socket.socket, token: str) -> bool:
+    try:
+        connection, _peer = listener.accept()
+    except (TimeoutError, BlockingIOError):
+        return False
+    with connection:
+        connection.settimeout(2.0)
+        data = b""
+        try:
+            while len(data) < 256 and (chunk := connection.recv(256)):
+                data += chunk
+                if token.encode() in data:
+                    return True
+        except OSError:
+            pass
+    return token.encode() in data
+
+
+def _probe_images(engine: Engine, config: Config | None) -> list[str]:
+    """Local images to run a probe from: the worker image, the local busybox, then Postgres's
+    (Debian-based images have bash)."""
+    from hodei_e2e.config import DEFAULT_POSTGRES_IMAGE
+
+    candidates = [
+        config.image.tag if config and config.image else "hodei-worker:e2e-test",
+        LOCAL_BUSYBOX,
+        config.postgres.image if config else DEFAULT_POSTGRES_IMAGE,
+    ]
+    return [image for image in dict.fromkeys(candidates) if engine.image_id(image) is not None]
+
+
+def _labels(facts: Facts) -> dict[str, str]:
+    from hodei_e2e.identity import RunIdentity
+
+    project = facts.config.project if facts.config else "hodei-e2e"
+    return RunIdentity(project=project).labels("service")
+
+
+def _run_probe(
+    engine: Engine, image: str, script: Sequence[str], labels: Mapping[str, str], timeout: float
+) -> tuple[int | None, str]:
+    """Run a shell script in a throw-away container; (exit code or None, its output)."""
+    from hodei_e2e.docker import ContainerSpec
+
+    spec = ContainerSpec(image=image, labels=labels, entrypoint=["/bin/sh", "-c", *script])
+    try:
+        container = engine.create(spec)
+    except E2EError:
+        return None, ""
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = engine.container_state(container.id)
+            if state is None or state.exit_code is not None:
+                code = state.exit_code if state else None
+                return code, engine.logs_tail(container.id, 20)
+            time.sleep(0.05)
+        return None, ""
+    finally:
+        engine.remove([container.id])
+
+
+def _describe(error: BaseException) -> str:
+    text = str(getattr(error, "message", None) or error).strip()
+    text = text.splitlines()[0] if text else type(error).__name__
+    return text[:300]

@@ -1,0 +1,268 @@
+"""`hodei-e2e run` with `services:`: Postgres and the needed services start at the same time,
+a service that never gets ready skips the suites that need it (or fails the run under
+`--strict`, the default under CI), and only what the selected suites need is started.
+
+The JSON report (`run --json`) carries a top-level `services` list of
+`{name, status: ready|failed, started, ready_at, reason}`; a suite skipped for a failed service
+has status `skipped` and a reason naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_REDIS_IMAGE = "hodei-e2e.local/redis:7"
+# Remove once the pipeline starts services and writes them into the JSON report.
+WIRING = pytest.mark.xfail(reason="wiring pending", strict=False)
+
+STUCK_LOG = "stuck: waiting for a licence server (hodei-test)"
+
+
+@pytest.fixture(scope="module")
+def redis_image(engine: Any) -> str:
+    image = os.environ.get("HODEI_E2E_REDIS_IMAGE", DEFAULT_REDIS_IMAGE)
+    if engine.image_id(image) is None:
+        pytest.skip(f"no {image} on this engine (scripts/bootstrap builds it)")
+    return image
+
+
+def script(directory: Path, name: str, body: str) -> str:
+    (directory / name).write_text("set -eu\n" + textwrap.dedent(body), encoding="utf-8")
+    return f"sh {name}"
+
+
+def add_services(config: Any, services: dict[str, Any]) -> None:
+    """`cli.write_config` writes no `services:`; put them in, before `suites:`."""
+    doc = yaml.safe_load(config.path.read_text(encoding="utf-8"))
+    suites = doc.pop("suites")
+    defaults = doc.pop("defaults", None)
+    doc["services"] = services
+    doc["suites"] = suites
+    if defaults is not None:
+        doc["defaults"] = defaults
+    config.path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+
+
+def run(cli: Any, root: Path, *args: str, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+    kwargs.setdefault("timeout", 90)
+    result = cli.run("run", "--json", "report.json", *args, cwd=root, **kwargs)
+    path = root / "report.json"
+    assert path.is_file(), f"no JSON report\n{result.explain()}"
+    return result, json.loads(path.read_text())
+
+
+def by_name(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {record["name"]: record for record in records}
+
+
+def redis_service(image: str) -> dict[str, Any]:
+    return {
+        "image": image,
+        "port": 6379,
+        "ready": ["redis-cli", "ping"],
+        "startup_timeout": "30s",
+        "exports": {"REDIS_URL": "redis://{host}:{port}"},
+    }
+
+
+def web_service(base_image: str) -> dict[str, Any]:
+    return {
+        "image": base_image,
+        "command": [
+            "sh", "-c", "sleep 0.5; mkdir -p /w; echo ok > /w/health; exec httpd -f -p 8080 -h /w",
+        ],
+        "port": 8080,
+        "ready": {"http": "http://{host}:{port}/health"},
+        "startup_timeout": "30s",
+        "exports": {"WEB_URL": "http://{host}:{port.8080}/"},
+    }  # fmt: skip
+
+
+def stuck_service(base_image: str) -> dict[str, Any]:
+    return {
+        "image": base_image,
+        "command": ["sh", "-c", f"echo '{STUCK_LOG}'; exec sleep 600"],
+        "port": 7000,
+        "startup_timeout": "2s",
+    }
+
+
+# -- Postgres and two services start at the same time ----------------------------------------------
+
+
+@WIRING
+def test_postgres_and_two_services_start_concurrently(
+    cli: Any, engine: Any, redis_image: str, base_image: str, tmp_path: Path
+) -> None:
+    uses_redis = script(tmp_path, "redis.sh", """\
+        case "$REDIS_URL" in
+            redis://127.0.0.1:[0-9]*) ;;
+            *) echo "REDIS_URL=$REDIS_URL"; exit 1 ;;
+        esac
+        echo "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out"
+    """)  # fmt: skip
+    uses_web = script(tmp_path, "web.sh", """\
+        case "$WEB_URL" in http://127.0.0.1:[0-9]*/) ;; *) echo "WEB_URL=$WEB_URL"; exit 1 ;; esac
+        [ -z "${REDIS_URL:-}" ] || { echo "got another service's REDIS_URL"; exit 1; }
+    """)  # fmt: skip
+    config = cli.write_config(
+        tmp_path,
+        {
+            "uses-redis": {"command": uses_redis, "needs": ["postgres", "redis"]},
+            "uses-web": {"command": uses_web, "needs": ["postgres", "web"]},
+        },
+    )
+    add_services(config, {"redis": redis_service(redis_image), "web": web_service(base_image)})
+    result, report = run(cli, tmp_path)
+    assert result.code == 0, result.explain()
+    assert [s["status"] for s in report["suites"]] == ["passed", "passed"], report["suites"]
+    services = by_name(report["services"])
+    assert {"redis", "web"} <= set(services), report["services"]
+    postgres = services.get("postgres") or report.get("postgres")
+    assert postgres, f"the report gives no start interval for Postgres: {sorted(report)}"
+    intervals = {
+        name: (record["started"], record["ready_at"])
+        for name, record in {"postgres": postgres, **services}.items()
+    }
+    for name, (started, ready_at) in intervals.items():
+        assert started <= ready_at, (name, started, ready_at)
+    assert services["redis"]["status"] == services["web"]["status"] == "ready"
+    # Concurrent: every one had started before any of them was ready.
+    latest_start = max(started for started, _ in intervals.values())
+    earliest_ready = min(ready_at for _, ready_at in intervals.values())
+    assert latest_start < earliest_ready, intervals
+
+
+@WIRING
+def test_progress_and_time_to_ready_are_shown(
+    cli: Any, engine: Any, redis_image: str, tmp_path: Path
+) -> None:
+    config = cli.write_config(tmp_path, {"a": {"command": "true", "needs": ["redis"]}})
+    add_services(config, {"redis": redis_service(redis_image)})
+    result, _report = run(cli, tmp_path)
+    assert result.code == 0, result.explain()
+    assert any(
+        "redis" in line and line.lstrip().startswith("✓") and "s)" in line
+        for line in result.stderr.splitlines()
+    ), result.stderr
+
+
+# -- a service that never gets ready ---------------------------------------------------------------
+
+
+@pytest.fixture
+def stuck_config(cli: Any, engine: Any, base_image: str, tmp_path: Path) -> Any:
+    config = cli.write_config(
+        tmp_path,
+        {
+            "needs-stuck": {"command": "true", "needs": ["postgres", "stuck"]},
+            "plain": "psql -qAt -c 'SELECT 1'",
+        },
+    )
+    add_services(config, {"stuck": stuck_service(base_image)})
+    return config
+
+
+@WIRING
+def test_service_never_ready_skips_its_suites_with_the_reason(
+    cli: Any, stuck_config: Any, tmp_path: Path
+) -> None:
+    result, report = run(cli, tmp_path, unset=("CI",))
+    assert result.code == 0, result.explain()
+    suites = by_name(report["suites"])
+    assert suites["plain"]["status"] == "passed"
+    skipped = suites["needs-stuck"]
+    assert skipped["status"] == "skipped"
+    assert "stuck" in (skipped["reason"] or ""), skipped
+    service = by_name(report["services"])["stuck"]
+    assert service["status"] == "failed"
+    assert "not ready after 2s" in service["reason"]
+    assert STUCK_LOG in result.stderr, "the service's log tail is shown"
+
+
+@WIRING
+def test_service_never_ready_with_strict_exits_4(
+    cli: Any, stuck_config: Any, tmp_path: Path
+) -> None:
+    result, report = run(cli, tmp_path, "--strict", unset=("CI",))
+    assert result.code == 4, result.explain()
+    assert report["exit_code"] == 4
+    assert "stuck" in result.stderr
+    assert STUCK_LOG in result.stderr
+
+
+@WIRING
+def test_strict_is_the_default_under_ci_and_no_strict_turns_it_off(
+    cli: Any, stuck_config: Any, tmp_path: Path
+) -> None:
+    strict, _ = run(cli, tmp_path, env={"CI": "true"})
+    assert strict.code == 4, strict.explain()
+    relaxed, report = run(cli, tmp_path, "--no-strict", env={"CI": "true"})
+    assert relaxed.code == 0, relaxed.explain()
+    assert by_name(report["suites"])["needs-stuck"]["status"] == "skipped"
+
+
+# -- only what the selected suites need ------------------------------------------------------------
+
+
+@WIRING
+def test_only_the_services_of_the_selected_suites_start(
+    cli: Any, engine: Any, redis_image: str, tmp_path: Path
+) -> None:
+    config = cli.write_config(
+        tmp_path,
+        {
+            "uses-redis": {"command": 'test -n "$REDIS_URL"', "needs": ["redis"]},
+            "uses-ghost": {"command": "true", "needs": ["ghost"]},
+        },
+    )
+    ghost = {"image": "hodei-e2e.local/no-such-image:never", "port": 1234}
+    add_services(config, {"redis": redis_service(redis_image), "ghost": ghost})
+    result, report = run(cli, tmp_path, "uses-redis", "--strict")
+    assert result.code == 0, result.explain()
+    assert [s["name"] for s in report["services"]] == ["redis"]
+
+
+def test_needs_naming_an_unknown_service_exits_2(cli: Any, tmp_path: Path) -> None:
+    config = cli.write_config(tmp_path, {"a": {"command": "true", "needs": ["postgres", "rdis"]}})
+    add_services(config, {"redis": {"image": "redis:7", "port": 6379}})
+    result = cli.run("run", cwd=tmp_path)
+    assert result.code == 2, result.explain()
+    assert "suites.a.needs[1]: unknown service 'rdis'; did you mean 'redis'?" in result.stderr
+
+
+# -- the demo's cache suite ------------------------------------------------------------------------
+
+
+@WIRING
+def test_demo_cache_suite_uses_postgres_and_redis(
+    cli: Any, engine: Any, redis_image: str, tmp_path: Path
+) -> None:
+    if shutil.which("psql") is None:
+        pytest.skip("the demo needs psql on PATH")
+    report_path = tmp_path / "demo.json"
+    result = cli.run(
+        "run", "cache", "--json", str(report_path), cwd=REPO,
+        env={"HODEI_E2E_REDIS_IMAGE": redis_image}, timeout=150,
+    )  # fmt: skip
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    try:
+        assert result.code == 0, result.explain()
+        cache = by_name(report["suites"])["cache"]
+        assert cache["status"] == "passed"
+        assert cache["tests"] == {"passed": 3, "failed": 0, "skipped": 0}
+        assert [s["name"] for s in report["services"]] == ["redis"]
+    finally:
+        if report.get("logs"):
+            shutil.rmtree(report["logs"], ignore_errors=True)
