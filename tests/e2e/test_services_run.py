@@ -24,7 +24,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_REDIS_IMAGE = "hodei-e2e.local/redis:7"
 # Remove once the pipeline starts services and writes them into the JSON report.
-WIRING = pytest.mark.xfail(reason="wiring pending", strict=False)
 
 STUCK_LOG = "stuck: waiting for a licence server (hodei-test)"
 
@@ -101,7 +100,6 @@ def stuck_service(base_image: str) -> dict[str, Any]:
 # -- Postgres and two services start at the same time ----------------------------------------------
 
 
-@WIRING
 def test_postgres_and_two_services_start_concurrently(
     cli: Any, engine: Any, redis_image: str, base_image: str, tmp_path: Path
 ) -> None:
@@ -144,7 +142,6 @@ def test_postgres_and_two_services_start_concurrently(
     assert latest_start < earliest_ready, intervals
 
 
-@WIRING
 def test_progress_and_time_to_ready_are_shown(
     cli: Any, engine: Any, redis_image: str, tmp_path: Path
 ) -> None:
@@ -174,7 +171,6 @@ def stuck_config(cli: Any, engine: Any, base_image: str, tmp_path: Path) -> Any:
     return config
 
 
-@WIRING
 def test_service_never_ready_skips_its_suites_with_the_reason(
     cli: Any, stuck_config: Any, tmp_path: Path
 ) -> None:
@@ -191,7 +187,6 @@ def test_service_never_ready_skips_its_suites_with_the_reason(
     assert STUCK_LOG in result.stderr, "the service's log tail is shown"
 
 
-@WIRING
 def test_service_never_ready_with_strict_exits_4(
     cli: Any, stuck_config: Any, tmp_path: Path
 ) -> None:
@@ -202,7 +197,6 @@ def test_service_never_ready_with_strict_exits_4(
     assert STUCK_LOG in result.stderr
 
 
-@WIRING
 def test_strict_is_the_default_under_ci_and_no_strict_turns_it_off(
     cli: Any, stuck_config: Any, tmp_path: Path
 ) -> None:
@@ -216,7 +210,6 @@ def test_strict_is_the_default_under_ci_and_no_strict_turns_it_off(
 # -- only what the selected suites need ------------------------------------------------------------
 
 
-@WIRING
 def test_only_the_services_of_the_selected_suites_start(
     cli: Any, engine: Any, redis_image: str, tmp_path: Path
 ) -> None:
@@ -245,7 +238,6 @@ def test_needs_naming_an_unknown_service_exits_2(cli: Any, tmp_path: Path) -> No
 # -- the demo's cache suite ------------------------------------------------------------------------
 
 
-@WIRING
 def test_demo_cache_suite_uses_postgres_and_redis(
     cli: Any, engine: Any, redis_image: str, tmp_path: Path
 ) -> None:
