@@ -139,14 +139,22 @@ def _worker_verdict(
 
 
 def live_run_starts(containers: Iterable[ContainerInfo], policy: SweepPolicy) -> list[float]:
-    """When the live runs on this host started, read from the containers they own."""
+    """When the live runs started, read from the containers they own or lease. Conservative:
+    a run of another host counts as live unless it is past `--older-than`, and a reused server
+    that a run holds counts as a run that has been going since the server was created."""
+    from hodei_e2e import leases
+
     starts: list[float] = []
     for container in containers:
         labels = container.labels
         if labels.get(ident.LABEL) != "true" or labels.get(ident.ROLE) == "worker-image":
             continue
-        if ident.owner_alive(labels, policy.host()):
-            starts.append(float(labels.get(ident.CREATED, container.created) or 0))
+        created = float(labels.get(ident.CREATED) or container.created)
+        alive = ident.owner_alive(labels, policy.host())
+        if alive is None:
+            alive = not policy.old_enough(created)
+        if alive or (labels.get(ident.REUSE) == "true" and leases.in_use(container.id)):
+            starts.append(created)
     return starts
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from hodei_e2e import __version__
-from hodei_e2e.errors import E2EError, ExitCode, UsageError
+from hodei_e2e.errors import E2EError, ExitCode, Interrupted, UsageError
 
 if TYPE_CHECKING:
     from hodei_e2e.databases import Isolation
@@ -210,6 +210,11 @@ def main() -> None:
     except E2EError as error:
         _report_error(error)
         code = error.exit_code
+    except Interrupted as stop:
+        from hodei_e2e.console import Output
+
+        Output().error(stop.message)
+        code = stop.exit_code
     except (KeyboardInterrupt, typer.Abort):
         code = ExitCode.SIGINT
     except ClickException as error:

@@ -93,7 +93,7 @@ class BuildStream:
             for message in json_stream(self._response.iter_content(chunk_size=None)):
                 if isinstance(message, Mapping):
                     yield message
-        except E2EError:  # Interrupted, raised by a signal handler while we read
+        except E2EError:
             raise
         except Exception as error:  # noqa: BLE001 - requests/urllib3 errors of a dropped stream
             raise InfrastructureError(f"lost the engine during the build: {error}") from None
@@ -387,13 +387,25 @@ class Engine:
 
     def published_port(self, container_id: str, port: int) -> int:
         """The host port that `port/tcp` of a running container is published on."""
+        from docker.errors import NotFound
+
         for _ in range(50):
-            attrs = self._api.inspect_container(container_id)
+            try:
+                attrs = self._api.inspect_container(container_id)
+            except NotFound:
+                raise InfrastructureError(
+                    f"container {container_id[:12]} disappeared while starting"
+                ) from None
             bindings = ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{port}/tcp")
             if bindings:
                 return int(bindings[0]["HostPort"])
-            if attrs["State"]["Status"] != "running":
-                break
+            state = attrs.get("State") or {}
+            if state.get("Status") not in ("created", "running", "restarting"):
+                raise InfrastructureError(
+                    f"{attrs['Config']['Image']} exited before it was ready "
+                    f"(exit code {state.get('ExitCode')})",
+                    detail="last log lines:\n" + self.logs_tail(container_id, 30).rstrip(),
+                )
             time.sleep(0.02)
         raise InfrastructureError(f"container {container_id[:12]} did not publish port {port}")
 

@@ -52,13 +52,15 @@ class InfrastructureError(E2EError):
     exit_code = ExitCode.INFRASTRUCTURE
 
 
-class Interrupted(E2EError):
-    """The run was stopped by a signal; raised after cleanup."""
+class Interrupted(BaseException):
+    """The run was stopped by a signal. A `BaseException`, like `KeyboardInterrupt`, so that no
+    `except Exception` in a library swallows it."""
 
     def __init__(self, signum: int) -> None:
         import signal
 
         name = signal.Signals(signum).name
         super().__init__(f"interrupted by {name}")
+        self.message = f"interrupted by {name}"
         self.signum = signum
         self.exit_code = ExitCode.SIGTERM if signum == signal.SIGTERM else ExitCode.SIGINT

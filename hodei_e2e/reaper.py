@@ -86,6 +86,8 @@ def _read_facts(stream: IO[str]) -> tuple[dict[str, Any], bool]:
 
 
 def kill_groups(groups: list[list[Any]], grace: float = 2.0) -> list[str]:
+    from hodei_e2e.processes import group_alive
+
     """SIGTERM the suites' process groups that still exist, then SIGKILL what is left.
 
     A group whose leader is alive with another start time is a recycled pid: left alone."""
@@ -104,21 +106,11 @@ def kill_groups(groups: list[list[Any]], grace: float = 2.0) -> list[str]:
     deadline = time.monotonic() + grace
     while live and time.monotonic() < deadline:
         time.sleep(0.05)
-        live = [pgid for pgid in live if _group_exists(pgid)]
+        live = [pgid for pgid in live if group_alive(pgid)]
     for pgid in live:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
     return [f"stopped process group {pgid}" for pgid, _ in groups]
-
-
-def _group_exists(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def reap(facts: dict[str, Any]) -> list[str]:

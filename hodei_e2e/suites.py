@@ -21,6 +21,7 @@ from typing import IO, Protocol
 
 from hodei_e2e.config import SuiteConfig
 from hodei_e2e.masking import masker
+from hodei_e2e.processes import killpg, terminate_group
 from hodei_e2e.results import Status, SuiteResult, parse_counts
 
 TAIL_LINES = 200
@@ -66,34 +67,11 @@ class ProcessGroups:
         with self._lock:
             groups = list(self._groups)
         for pgid in groups:
-            _killpg(pgid, signum)
+            killpg(pgid, signum)
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._groups)
-
-
-def _killpg(pgid: int, signum: int) -> bool:
-    """Signal a group; False when no process of it is left."""
-    try:
-        os.killpg(pgid, signum)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def terminate_group(pgid: int, grace: float) -> None:
-    """SIGTERM the group, wait up to `grace` for it to empty, then SIGKILL what is left."""
-    if not _killpg(pgid, signal.SIGTERM):
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not _killpg(pgid, 0):
-            return
-        time.sleep(0.02)
-    _killpg(pgid, signal.SIGKILL)
 
 
 def describe_exit(code: int) -> str:
@@ -282,10 +260,10 @@ class SuiteRunner:
             outcome.exit_code = proc.wait(timeout=self._timeout(suite))
         except subprocess.TimeoutExpired:
             outcome.timed_out = not self._stop.is_set()
-            terminate_group(proc.pid, self.grace)
+            terminate_group(proc.pid, self.grace, reap=proc.poll)
             outcome.exit_code = proc.wait()
         finally:
-            terminate_group(proc.pid, 0.5)  # nothing the suite started outlives it
+            terminate_group(proc.pid, 0.5, reap=proc.poll)  # nothing it started outlives it
             self.groups.discard(proc.pid)
             pump.join(timeout=5)
             proc.stdout.close()
@@ -354,9 +332,9 @@ def run_command(
     try:
         output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        terminate_group(proc.pid, KILL_GRACE)
+        terminate_group(proc.pid, KILL_GRACE, reap=proc.poll)
         output, _ = proc.communicate()
         return 124, masker(output.decode(errors="replace")) + f"\ntimed out after {timeout:g}s"
     finally:
-        terminate_group(proc.pid, 0.5)
+        terminate_group(proc.pid, 0.5, reap=proc.poll)
     return proc.returncode, masker(output.decode(errors="replace"))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hodei_e2e.docker import ContainerInfo, Engine
 from hodei_e2e.identity import RUN_ID, WORKER_LABEL, RunIdentity
+from hodei_e2e.masking import masker
 
 MAX_PASSES = 5
 
@@ -65,4 +66,5 @@ def save_worker_logs(engine: Engine, workers: Sequence[ContainerInfo], logs_dir:
     target.mkdir(parents=True, exist_ok=True)
     for worker in workers:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", worker.name) or worker.short_id
-        (target / f"{name}.log").write_text(engine.logs_tail(worker.id, 200), encoding="utf-8")
+        text = masker(engine.logs_tail(worker.id, 200))
+        (target / f"{name}.log").write_text(text, encoding="utf-8")

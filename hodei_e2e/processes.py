@@ -1,0 +1,59 @@
+"""Process groups: signal them, and tell whether a live process is left in one.
+
+`killpg(pgid, 0)` is not enough: it succeeds while a member is a zombie (the group leader until
+its parent reaps it, or orphans on a host whose PID 1 never reaps), and a stop would then
+always wait out its whole grace period. On Linux, /proc says which members still run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+def killpg(pgid: int, signum: int) -> bool:
+    """Signal a group; False when it has no process at all."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs (zombies do not count)."""
+    if not PROC.is_dir():
+        return killpg(pgid, 0)
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            continue
+        fields = raw[raw.rfind(")") + 2 :].split()  # after the command name, which may hold spaces
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def terminate_group(pgid: int, grace: float, *, reap: Callable[[], object] = lambda: None) -> None:
+    """SIGTERM the group, wait up to `grace` for its processes to end, then SIGKILL the rest.
+
+    `reap` (e.g. `Popen.poll`) lets the caller collect its own child while we wait."""
+    if not killpg(pgid, signal.SIGTERM):
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        reap()
+        if not group_alive(pgid):
+            return
+        time.sleep(0.02)
+    killpg(pgid, signal.SIGKILL)
