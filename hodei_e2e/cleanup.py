@@ -12,13 +12,18 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from hodei_e2e import identity as ident
 from hodei_e2e.docker import ContainerInfo, Engine
 
 if TYPE_CHECKING:
+    from hodei_e2e.config import Config
     from hodei_e2e.console import Output
+
+if TYPE_CHECKING:
+    pass
 
 Kind = Literal["container", "network", "volume", "database"]
 TESTCONTAINERS = "org.testcontainers"
@@ -47,6 +52,7 @@ class SweepPolicy:
     testcontainers: bool = False  # Testcontainers' containers older than `older_than`
     hostname: str = ""
     now: float = 0.0
+    project: str | None = None  # only this project's labelled resources (`cleanup -c FILE`)
 
     def host(self) -> str:
         return self.hostname or socket.gethostname()
@@ -105,7 +111,7 @@ def _singleton_verdict(container: ContainerInfo, policy: SweepPolicy) -> str | N
     live run holds a lease on it."""
     from hodei_e2e import leases
 
-    if leases.in_use(container.id):
+    if leases.in_use(container.name):
         return None
     if policy.all:
         return "reusable singleton (--all)"
@@ -153,7 +159,7 @@ def live_run_starts(containers: Iterable[ContainerInfo], policy: SweepPolicy) ->
         alive = ident.owner_alive(labels, policy.host())
         if alive is None:
             alive = not policy.old_enough(created)
-        if alive or (labels.get(ident.REUSE) == "true" and leases.in_use(container.id)):
+        if alive or (labels.get(ident.REUSE) == "true" and leases.in_use(container.name)):
             starts.append(created)
     return starts
 
@@ -176,6 +182,12 @@ def find_orphans(engine: Engine, policy: SweepPolicy) -> list[Orphan]:
     everything = engine.containers([])
     ours = [c for c in everything if c.labels.get(ident.LABEL) == "true"]
     live = live_run_starts(ours, policy)
+    if policy.project is not None:  # workers and Testcontainers' carry no project: kept in
+        everything = [
+            c
+            for c in everything
+            if c.labels.get(ident.LABEL) != "true" or c.labels.get(ident.PROJECT) == policy.project
+        ]
     candidates = [
         c
         for c in everything
@@ -184,9 +196,7 @@ def find_orphans(engine: Engine, policy: SweepPolicy) -> list[Orphan]:
         or (policy.testcontainers and is_testcontainers(c.labels))
     ]
     runs = run_liveness(ours, policy)
-    orphans = [
-        o for c in candidates if (o := _container_orphan(c, policy, live, runs)) is not None
-    ]
+    orphans = [o for c in candidates if (o := _container_orphan(c, policy, live, runs)) is not None]
     for network in engine.networks([f"{ident.LABEL}=true"]):
         labels = dict(network.get("Labels") or {})
         created = float(labels.get(ident.CREATED, 0) or 0)
@@ -202,7 +212,70 @@ def find_orphans(engine: Engine, policy: SweepPolicy) -> list[Orphan]:
     return orphans
 
 
-def remove(engine: Engine, orphans: Sequence[Orphan], *, parallel: int = 16) -> list[Removed]:
+def database_orphans(engine: Engine, config: Config, policy: SweepPolicy) -> list[Orphan]:
+    """Test databases of dead runs inside the project's running reused servers (the config
+    gives the credentials). The id is `<container id>/<database>`."""
+    from hodei_e2e.databases import dead_run_databases
+    from hodei_e2e.postgres import PORT, Address, PostgresServer
+
+    prefix = config.postgres.database_prefix
+    found: list[Orphan] = []
+    servers = engine.containers(
+        {
+            ident.LABEL: "true",
+            ident.PROJECT: config.project,
+            ident.ROLE: "postgres",
+            ident.REUSE: "true",
+        }
+    )
+    for container in servers:
+        if container.status != "running":
+            continue
+        port = engine.published_port(container.id, PORT)
+        server = PostgresServer(
+            Address("127.0.0.1", port, config.postgres.user, config.postgres.password)
+        )
+        try:
+            for name in dead_run_databases(server, prefix, policy.host()):
+                found.append(
+                    Orphan(
+                        "database",
+                        f"{container.id}/{name}",
+                        name,
+                        f"test database of a run that is gone ({container.name})",
+                    )
+                )
+        finally:
+            server.close()
+    return found
+
+
+def _drop(engine: Engine, config: Config, orphan: Orphan) -> str | None:
+    from hodei_e2e.errors import E2EError
+    from hodei_e2e.postgres import PORT, Address, PostgresServer
+
+    container_id, _, name = orphan.id.partition("/")
+    try:
+        port = engine.published_port(container_id, PORT)
+        server = PostgresServer(
+            Address("127.0.0.1", port, config.postgres.user, config.postgres.password)
+        )
+        try:
+            server.drop_database(name)
+        finally:
+            server.close()
+    except E2EError as error:
+        return error.message
+    return None
+
+
+def remove(
+    engine: Engine,
+    orphans: Sequence[Orphan],
+    *,
+    parallel: int = 16,
+    config: Config | None = None,
+) -> list[Removed]:
     """Remove containers in parallel first (they hold networks and volumes), then the rest."""
     containers = [o for o in orphans if o.kind == "container"]
     results = {r.id: r.error for r in engine.remove([o.id for o in containers], parallel=parallel)}
@@ -216,42 +289,86 @@ def remove(engine: Engine, orphans: Sequence[Orphan], *, parallel: int = 16) -> 
         with ThreadPoolExecutor(max_workers=min(parallel, len(others))) as pool:
             errors = list(pool.map(lambda pair: pair[1](pair[0].id), others))
         removed += [Removed(o, error) for (o, _), error in zip(others, errors, strict=True)]
+    if config is not None:
+        removed += [Removed(o, _drop(engine, config, o)) for o in orphans if o.kind == "database"]
     return removed
 
 
-def leaked_testcontainers(engine: Engine, started: float, until: float) -> list[ContainerInfo]:
+def other_live_starts(containers: Iterable[ContainerInfo], run_id: str) -> list[float]:
+    """When the live runs other than `run_id` started: what they may own is not `run_id`'s."""
+    return live_run_starts(
+        [c for c in containers if c.labels.get(ident.RUN_ID) != run_id], SweepPolicy()
+    )
+
+
+def in_window(created: float, started: float, until: float, others: Sequence[float] = ()) -> bool:
+    """Created while a run went on, and not while another live run did too."""
+    if not started - 1 <= created <= until + 1:
+        return False
+    return not any(other - 1 <= created for other in others)
+
+
+def leaked_testcontainers(
+    containers: Iterable[ContainerInfo], started: float, until: float, others: Sequence[float]
+) -> list[ContainerInfo]:
     """Testcontainers' containers created while a run's suites ran (testcontainers-rs never
-    drops the `static` containers of a suite, so each such suite leaks one)."""
+    drops the `static` containers of a suite, so each such suite leaks one), leaving those
+    another live run may have created."""
     return [
         c
-        for c in engine.containers([])
-        if is_testcontainers(c.labels) and started - 1 <= c.created <= until + 1
+        for c in containers
+        if is_testcontainers(c.labels) and in_window(c.created, started, until, others)
     ]
 
 
-def sweep_command(policy: SweepPolicy, *, dry_run: bool, as_json: bool, verbosity: int = 0) -> int:
-    """`hodei-e2e cleanup`: find, remove (unless `dry_run`), and report as a table or JSON."""
-    import json
+def sweep_command(
+    policy: SweepPolicy,
+    *,
+    config_path: Path | None,
+    dry_run: bool,
+    as_json: bool,
+    verbosity: int = 0,
+) -> int:
+    """`hodei-e2e cleanup`: find, remove (unless `dry_run`), and report as a table or JSON.
 
+    With a config (`-c FILE`, or `./e2e.yaml` / `$HODEI_E2E_CONFIG` when present) it also drops
+    dead runs' databases in the project's reused servers; `-c` also limits the sweep to that
+    project."""
+    import json
+    from dataclasses import replace
+
+    from hodei_e2e.config import load_config
     from hodei_e2e.console import Output
 
     out = Output(verbosity)
+    found = config_path or _default_config()
+    config = load_config(found) if found is not None else None
+    if config is not None and config_path is not None:
+        policy = replace(policy, project=config.project)
     engine = Engine.connect()
     try:
         orphans = find_orphans(engine, policy)
-        removed = [Removed(o) for o in orphans] if dry_run else remove(engine, orphans)
+        if config is not None:
+            orphans += database_orphans(engine, config, policy)
+        removed = (
+            [Removed(o) for o in orphans] if dry_run else remove(engine, orphans, config=config)
+        )
     finally:
         engine.close()
     failed = [r for r in removed if r.error]
     if as_json:
-        print(
-            json.dumps(
-                {"dry_run": dry_run, "removed": [_record(r, dry_run) for r in removed]}, indent=2
-            )
-        )
+        doc = {"dry_run": dry_run, "removed": [_record(r, dry_run) for r in removed]}
+        print(json.dumps(doc, indent=2))
     else:
         _table(out, removed, dry_run)
     return 4 if failed else 0
+
+
+def _default_config() -> Path | None:
+    import os
+
+    path = Path(os.environ.get("HODEI_E2E_CONFIG") or "e2e.yaml")
+    return path if path.is_file() else None
 
 
 def _record(item: Removed, dry_run: bool) -> dict[str, str | None]:

@@ -187,7 +187,9 @@ def cleanup(
     if testcontainers and age is None:
         raise UsageError("--testcontainers needs --older-than (e.g. --older-than 1h)")
     policy = SweepPolicy(all=all_, older_than=age, testcontainers=testcontainers)
-    raise typer.Exit(sweep_command(policy, dry_run=dry_run, as_json=json_out))
+    raise typer.Exit(
+        sweep_command(policy, config_path=config, dry_run=dry_run, as_json=json_out)
+    )
 
 
 @app.command()

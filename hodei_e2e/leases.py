@@ -1,4 +1,4 @@
-"""Leases on a reused server: a shared `flock` per container, held while a run uses it.
+"""Leases on a reused server: a shared `flock` per container name, held while a run uses it.
 
 The kernel drops a lock when its holder dies, so a lease can never go stale: a server is in
 use exactly when an exclusive lock on its file cannot be taken. Reused servers publish their
@@ -21,17 +21,29 @@ def lease_dir() -> Path:
     return path
 
 
-def _path(container_id: str) -> Path:
-    return lease_dir() / f"{container_id[:32]}.lock"
+def _path(name: str) -> Path:
+    return lease_dir() / f"{name[:100]}.lock"
 
 
 class Lease:
-    """A shared lock on a container, released by `release()` or by the process ending."""
+    """A shared lock on a server name, released by `release()` or by the process ending."""
 
-    def __init__(self, container_id: str) -> None:
-        self.container_id = container_id
-        self._file: IO[bytes] | None = _path(container_id).open("ab")
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._file: IO[bytes] | None = _path(name).open("ab")
         fcntl.flock(self._file, fcntl.LOCK_SH)
+
+    def others_hold(self) -> bool:
+        """Whether another process holds a lease too (ours is dropped for an instant)."""
+        assert self._file is not None
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            fcntl.flock(self._file, fcntl.LOCK_SH)
+        return False
 
     def release(self) -> None:
         if self._file is not None:
@@ -39,9 +51,9 @@ class Lease:
             self._file = None
 
 
-def in_use(container_id: str) -> bool:
-    """Whether any process holds a lease on the container (non-blocking)."""
-    path = _path(container_id)
+def in_use(name: str) -> bool:
+    """Whether any process holds a lease on the server `name` (non-blocking)."""
+    path = _path(name)
     if not path.exists():
         return False
     with path.open("ab") as handle:
@@ -51,7 +63,3 @@ def in_use(container_id: str) -> bool:
             return True
         fcntl.flock(handle, fcntl.LOCK_UN)
     return False
-
-
-def forget(container_id: str) -> None:
-    _path(container_id).unlink(missing_ok=True)

@@ -162,8 +162,12 @@ class SuiteHooks:
 
     def release(self, _suite: SuiteConfig, prepared: Prepared) -> None:
         database = self._databases.pop(prepared.database or "", None)
-        if database is not None and not self.run.options.keep and self.run.databases:
+        if database is None or self.run.options.keep or self.run.databases is None:
+            return
+        try:
             self.run.databases.drop(database)
+        except E2EError as error:  # the teardown tries again; the suite's result stands
+            self.run.out.warn(error.message)
 
 
 def prepare_run(options: RunOptions, out: Output) -> Run:
@@ -526,15 +530,16 @@ def _teardown(run: Run, guard: SignalGuard) -> None:
         run.background.close()
     with out.step("cleanup") as note:
         removed: list[str] = []
+        from hodei_e2e.cleanup import leaked_testcontainers, other_live_starts
         from hodei_e2e.workers import remove_run_workers
 
-        run.workers = remove_run_workers(engine, run.identity, run.logs_dir)
+        others = other_live_starts(engine.containers([]), run.identity.run_id)
+        run.workers = remove_run_workers(engine, run.identity, run.logs_dir, others)
         if run.workers:
             removed.append(f"{len(run.workers)} worker container(s)")
         if run.config.defaults.remove_testcontainers:
-            from hodei_e2e.cleanup import leaked_testcontainers
-
-            leaked = leaked_testcontainers(engine, run.identity.created, time.time())
+            everything = engine.containers([])
+            leaked = leaked_testcontainers(everything, run.identity.created, time.time(), others)
             engine.remove([c.id for c in leaked])
             if leaked:
                 removed.append(f"{len(leaked)} Testcontainers container(s)")
@@ -593,6 +598,7 @@ def _report(run: Run, exit_code: int) -> None:
                     if run.server and run.server.container
                     else None,
                     "reused": bool(run.singleton and run.singleton.reused),
+                    "existing": bool(run.singleton and run.singleton.existing),
                     "template": run.template.name if run.template else None,
                     "database_waits": {k: round(v, 4) for k, v in run.database_waits.items()},
                     "started": round(run.postgres_times[0], 3) if run.postgres_times else None,

@@ -116,7 +116,7 @@ def kill_groups(groups: list[list[Any]], grace: float = 2.0) -> list[str]:
 def reap(facts: dict[str, Any]) -> list[str]:
     """Remove what the run `facts` describes; return one line per thing removed."""
     from hodei_e2e import identity as ident
-    from hodei_e2e.cleanup import SweepPolicy, leaked_testcontainers, live_run_starts
+    from hodei_e2e.cleanup import leaked_testcontainers, other_live_starts
     from hodei_e2e.docker import Engine
     from hodei_e2e.workers import owned_by_window
 
@@ -127,13 +127,13 @@ def reap(facts: dict[str, Any]) -> list[str]:
     engine = Engine.connect(timeout=20)
     now = time.time()
     everything = engine.containers([])
-    others = live_run_starts(
-        [c for c in everything if c.labels.get(ident.RUN_ID) != run_id], SweepPolicy()
-    )
-    doomed = [
+    others = other_live_starts(everything, run_id)
+    doomed = [  # a reusable server outlives its creator, whose crash changes nothing for it
         c
         for c in everything
-        if c.labels.get(ident.RUN_ID) == run_id and c.labels.get(ident.ROLE) != "worker-image"
+        if c.labels.get(ident.RUN_ID) == run_id
+        and c.labels.get(ident.ROLE) != "worker-image"
+        and c.labels.get(ident.REUSE) != "true"
     ]
     doomed += [
         c
@@ -142,7 +142,7 @@ def reap(facts: dict[str, Any]) -> list[str]:
         and owned_by_window(c, run_id, started, now, others)
     ]
     if facts.get("testcontainers", True):
-        doomed += leaked_testcontainers(engine, started, now)
+        doomed += leaked_testcontainers(everything, started, now, others)
     _drop_databases(facts)
     unique = {c.id: c for c in doomed}
     engine.remove(list(unique))

@@ -31,6 +31,7 @@ class Acquired:
     reused: bool  # True: the container outlives the run
     note: str
     lease: leases.Lease | None = None
+    existing: bool = False  # True: an earlier run created it
 
     def release(self) -> None:
         if self.lease is not None:
@@ -82,10 +83,29 @@ def acquire(
 ) -> Acquired:
     """A ready server for this configuration: reused when healthy, created when missing.
 
-    `on_fresh` is told of a container that is this run's alone (the fallback), so that the
-    run removes it at its end like any non-reused server."""
+    The lease is taken first and held throughout, so that no other run replaces the server
+    while this one creates or checks it. `on_fresh` is told of a container that is this run's
+    alone (the fallback), so that the run removes it at its end like any non-reused server."""
     digest = config_hash(identity.project, config)
     name = container_name(identity.project, digest)
+    lease = leases.Lease(name)
+    try:
+        return _acquire(engine, config, identity, name, lease, on_fresh, cancelled)
+    except BaseException:
+        lease.release()
+        raise
+
+
+def _acquire(
+    engine: Engine,
+    config: PostgresConfig,
+    identity: ident.RunIdentity,
+    name: str,
+    lease: leases.Lease,
+    on_fresh: Callable[[ContainerInfo], None],
+    cancelled: Callable[[], bool],
+) -> Acquired:
+    digest = config_hash(identity.project, config)
     labels = {
         **identity.labels("postgres", reuse=True, config_hash=digest),
         MAX_REUSE: str(int(config.max_reuse)),
@@ -94,73 +114,75 @@ def acquire(
     replaced = ""
     while True:
         existing = find(engine, identity.project, digest)
-        if existing is not None:
-            outcome = _try_existing(engine, config, existing, cancelled)
-            if isinstance(outcome, Acquired):
-                outcome.note = f"{outcome.note}{replaced}"
-                return outcome
-            if leases.in_use(existing.id):
-                server = start_server(
-                    engine, config, identity.labels("postgres"), on_created=on_fresh
-                )
-                return Acquired(
-                    server,
-                    reused=False,
-                    note=f"fresh server: the reused one is {outcome} and in use",
-                )
-            engine.remove([existing.id])
-            leases.forget(existing.id)
-            replaced = f" (replaced one that was {outcome})"
-            continue
-        try:
-            server = start_server(engine, config, labels, name=name, cancelled=cancelled)
-        except NameConflict:
-            if time.monotonic() > deadline:
-                raise InfrastructureError(
-                    f"another run kept creating {name} for {config.startup_timeout:g}s"
-                ) from None
-            time.sleep(0.1)  # another run is creating it: find it on the next pass
-            continue
-        assert server.container is not None
-        return Acquired(
-            server, reused=True, note=f"created{replaced}", lease=leases.Lease(server.container.id)
-        )
+        if existing is None:
+            try:
+                server = start_server(engine, config, labels, name=name, cancelled=cancelled)
+            except NameConflict:
+                if time.monotonic() > deadline:
+                    raise InfrastructureError(
+                        f"another run kept creating {name} for {config.startup_timeout:g}s"
+                    ) from None
+                time.sleep(0.05)  # another run is creating it: find it on the next pass
+                continue
+            return Acquired(server, reused=True, note=f"created{replaced}", lease=lease)
+        outcome = _try_existing(engine, config, existing, cancelled)
+        if isinstance(outcome, PostgresServer):
+            if age(existing) <= config.max_reuse:
+                note = f"reused, up {age(existing):.0f}s{replaced}"
+                return Acquired(outcome, reused=True, note=note, lease=lease, existing=True)
+            if lease.others_hold():
+                note = "reused past max_reuse: another run holds it"
+                return Acquired(outcome, reused=True, note=note, lease=lease, existing=True)
+            outcome = f"older than max_reuse ({config.max_reuse:g}s)"
+        if lease.others_hold():
+            lease.release()
+            server = start_server(
+                engine,
+                config,
+                identity.labels("postgres"),
+                on_created=on_fresh,
+                cancelled=cancelled,
+            )
+            return Acquired(
+                server, reused=False, note=f"fresh server: the reused one is {outcome} and in use"
+            )
+        engine.remove([existing.id])
+        replaced = f" (replaced one that was {outcome})"
 
 
 def _try_existing(
     engine: Engine, config: PostgresConfig, container: ContainerInfo, cancelled: Callable[[], bool]
-) -> Acquired | str:
-    """The existing server leased and ready, or why it cannot be used."""
-    if container.status != "running":
-        return container.status
-    lease = leases.Lease(container.id)
+) -> PostgresServer | str:
+    """The existing server, ready, or why it cannot be used. One created moments ago may still
+    be starting (another run is creating it): it gets the time a start would get."""
+    deadline = time.monotonic() + config.startup_timeout
+    young = age(container) < config.startup_timeout
+    while True:
+        current = engine.find(container.id)
+        if current is None:
+            return "gone"
+        if current.status == "running":
+            break
+        if current.status != "created" or not young or time.monotonic() > deadline:
+            return current.status
+        time.sleep(0.05)
     try:
         port = engine.published_port(container.id, PORT)
         address = Address("127.0.0.1", port, config.user, config.password)
-        young = age(container) < config.startup_timeout
-        if young:  # another run may have just created it: wait as it would
+        server = PostgresServer(address, container)
+        if young:
             wait_ready(
                 address,
-                config.startup_timeout,
+                max(1.0, deadline - time.monotonic()),
                 alive=lambda: _running(engine, container.id),
                 logs=lambda: engine.logs_tail(container.id, 30),
                 cancelled=cancelled,
             )
-        server = PostgresServer(address, container)
-        if not young and not server.query_ok(HEALTH_TIMEOUT):
-            lease.release()
+        elif not server.query_ok(HEALTH_TIMEOUT):
             return "unhealthy (no answer to a query)"
-        too_old = age(container) > config.max_reuse
-        if too_old:
-            lease.release()
-            if not leases.in_use(container.id):
-                return f"older than max_reuse ({config.max_reuse:g}s)"
-            lease = leases.Lease(container.id)
-            return Acquired(server, True, "reused past max_reuse: another run holds it", lease)
-        return Acquired(server, True, f"reused, up {age(container):.0f}s", lease)
     except InfrastructureError as error:
-        lease.release()
         return f"unhealthy ({error.message})"
+    return server
 
 
 def _running(engine: Engine, container_id: str) -> bool:

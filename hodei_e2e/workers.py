@@ -25,25 +25,25 @@ def owned_by_window(
     until: float,
     other_live_starts: Sequence[float] = (),
 ) -> bool:
+    from hodei_e2e.cleanup import in_window
+
     label = worker.labels.get(RUN_ID)
     if label:
         return label == run_id
-    if not started - 1 <= worker.created <= until + 1:
-        return False
-    return not any(other - 1 <= worker.created for other in other_live_starts)
+    return in_window(worker.created, started, until, other_live_starts)
 
 
 def remove_run_workers(
-    engine: Engine, identity: RunIdentity, logs_dir: Path, *, save_logs: bool = True
+    engine: Engine,
+    identity: RunIdentity,
+    logs_dir: Path,
+    others: Sequence[float],
+    *,
+    save_logs: bool = True,
 ) -> list[ContainerInfo]:
-    """Remove this run's workers, sweeping again until a pass finds nothing new."""
-    from hodei_e2e.cleanup import SweepPolicy, live_run_starts
-
+    """Remove this run's workers, sweeping again until a pass finds nothing new. `others`:
+    when the other live runs started (`cleanup.other_live_starts`)."""
     removed: dict[str, ContainerInfo] = {}
-    others = live_run_starts(
-        [c for c in engine.containers([]) if c.labels.get(RUN_ID) != identity.run_id],
-        SweepPolicy(),
-    )
     for _ in range(MAX_PASSES):
         now = time.time()
         found = [

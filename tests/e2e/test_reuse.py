@@ -1,0 +1,322 @@
+"""Singleton reuse (`--reuse`) as a user sees it: the same container between runs (the JSON
+report's `postgres.container`), nothing else left between runs, a dead or differently configured
+server replaced, eight concurrent runs sharing one server, and `cleanup --all` removing it.
+
+Every reused server carries the test's project label; the `scrub` fixture removes it (and
+anything else of the project) after the test, whatever happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
+
+TEST_PROJECT = "hodei-e2e-tests.project"
+
+
+def script(directory: Path, name: str, body: str) -> str:
+    (directory / name).write_text("set -eu\n" + textwrap.dedent(body), encoding="utf-8")
+    return f"sh {name}"
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=60, check=check
+    )
+
+
+def state(name_or_id: str) -> str | None:
+    done = docker("inspect", "-f", "{{.State.Status}}", name_or_id, check=False)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def label(container: str, key: str) -> str:
+    return docker(
+        "inspect", "-f", f'{{{{index .Config.Labels "{key}"}}}}', container
+    ).stdout.strip()
+
+
+def psql_on(container: str, query: str) -> list[str]:
+    done = docker("exec", container, "psql", "-U", "postgres", "-qAtc", query)
+    return done.stdout.split()
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] not in "ZXx"
+
+
+def find_watchdog(run_pid: int) -> int | None:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if (
+            b"hodei_e2e.reaper" in cmdline
+            and int(stat[stat.rfind(")") + 2 :].split()[1]) == run_pid
+        ):
+            return int(entry.name)
+    return None
+
+
+@dataclass
+class Scrub:
+    cli: Any
+    first: int
+    projects: set[str] = field(default_factory=set)
+
+    def finish(self) -> None:
+        for process in self.cli.started[self.first :]:
+            process.kill()
+        ids: set[str] = set()
+        for project in self.projects:
+            for key in (f"io.hodei.e2e.project={project}", f"{TEST_PROJECT}={project}"):
+                ids.update(
+                    docker("ps", "-aq", "--filter", f"label={key}", check=False).stdout.split()
+                )
+        if ids:
+            docker("rm", "-f", "-v", *ids, check=False)
+
+
+@pytest.fixture
+def scrub(cli: Any) -> Iterator[Scrub]:
+    helper = Scrub(cli, len(cli.started))
+    yield helper
+    helper.finish()
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    report: dict[str, Any]
+
+    @property
+    def container(self) -> str:
+        return str(self.report["postgres"]["container"])
+
+    def explain(self) -> str:
+        return (
+            f"exit code {self.code}\n--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
+        )
+
+
+def run_reused(cli: Any, root: Path, name: str, *args: str) -> Run:
+    result = cli.run("run", "--reuse", "--json", f"{name}.json", *args, cwd=root)
+    path = root / f"{name}.json"
+    assert path.is_file(), f"no JSON report\n{result.explain()}"
+    return Run(result.code, result.stdout, result.stderr, json.loads(path.read_text()))
+
+
+QUERY = "psql -v ON_ERROR_STOP=1 -qAt -c 'SELECT 1'"
+
+
+def project_containers(docker_ps: Any, project: str) -> list[str]:
+    return docker_ps(f"io.hodei.e2e.project={project}")
+
+
+def suite_databases(container: str) -> list[str]:
+    return psql_on(
+        container,
+        "SELECT datname FROM pg_database WHERE datname LIKE 'e2e\\_%' AND NOT datistemplate",
+    )
+
+
+# -- reuse, and `cleanup --all` --------------------------------------------------------------------
+
+
+def test_second_run_reuses_the_container_and_cleanup_all_removes_it(
+    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any, scrub: Scrub
+) -> None:
+    config = cli.write_config(tmp_path, {"a": QUERY, "b": QUERY})
+    scrub.projects.add(config.project)
+
+    first = run_reused(cli, tmp_path, "first")
+    assert first.code == 0, first.explain()
+    container = first.container
+    assert re.fullmatch(r"[0-9a-f]{64}", container), first.report["postgres"]
+    assert "created" in first.stderr, first.explain()
+    between = project_containers(docker_ps, config.project)
+    assert [line.split()[0] for line in between] == [container[:12]], (
+        f"between runs only the reused server may remain: {between}"
+    )
+    assert " Up " in f" {between[0]} "
+    assert label(container, "io.hodei.e2e.reuse") == "true"
+    assert suite_databases(container) == [], "the first run's suite databases were not dropped"
+
+    second = run_reused(cli, tmp_path, "second")
+    assert second.code == 0, second.explain()
+    assert second.container == container, "the second run did not reuse the server"
+    assert second.report["postgres"]["reused"] is True
+    assert "reused" in second.stderr, second.explain()
+    assert [line.split()[0] for line in project_containers(docker_ps, config.project)] == [
+        container[:12]
+    ]
+    assert suite_databases(container) == []
+
+    name = docker("inspect", "-f", "{{.Name}}", container).stdout.strip().lstrip("/")
+    plain = cli.run("cleanup", cwd=tmp_path)  # without --all, a wanted singleton stays
+    assert plain.code == 0, plain.explain()
+    assert state(container) == "running", (
+        f"plain `cleanup` removed the reusable server\n{plain.explain()}"
+    )
+
+    result = cli.run("cleanup", "--all", cwd=tmp_path)
+    assert result.code == 0, result.explain()
+    assert name in result.stderr, result.explain()
+    assert "--all" in result.stderr  # the reason
+    assert state(container) is None
+    assert project_containers(docker_ps, config.project) == []
+
+
+# -- a dead server, a changed config ---------------------------------------------------------------
+
+
+def test_killed_reused_container_is_replaced(
+    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any, scrub: Scrub
+) -> None:
+    config = cli.write_config(tmp_path, {"a": QUERY})
+    scrub.projects.add(config.project)
+    first = run_reused(cli, tmp_path, "first")
+    assert first.code == 0, first.explain()
+    docker("kill", first.container)
+    assert state(first.container) == "exited"
+
+    second = run_reused(cli, tmp_path, "second")
+    assert second.code == 0, second.explain()
+    assert second.container != first.container, "a dead server was reused"
+    assert state(first.container) is None, "the dead server was left behind"
+    assert [line.split()[0] for line in project_containers(docker_ps, config.project)] == [
+        second.container[:12]
+    ]
+    assert "exited" in second.stderr, second.explain()  # says why it was replaced
+
+
+def test_config_change_gives_a_new_container(
+    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any, scrub: Scrub
+) -> None:
+    show = script(
+        tmp_path,
+        "show.sh",
+        'psql -v ON_ERROR_STOP=1 -qAt -c "SHOW work_mem" > "work_mem-$RUN_NO"\n',
+    )
+    config = cli.write_config(tmp_path, {"show": show}, postgres={"settings": {"work_mem": "4MB"}})
+    scrub.projects.add(config.project)
+    first = cli.run("run", "--reuse", "--json", "first.json", cwd=tmp_path, env={"RUN_NO": "1"})
+    assert first.code == 0, first.explain()
+    first_id = json.loads((tmp_path / "first.json").read_text())["postgres"]["container"]
+
+    cli.write_config(
+        tmp_path, {"show": show}, postgres={"settings": {"work_mem": "8MB"}}, project=config.project
+    )
+    second = cli.run("run", "--reuse", "--json", "second.json", cwd=tmp_path, env={"RUN_NO": "2"})
+    assert second.code == 0, second.explain()
+    second_id = json.loads((tmp_path / "second.json").read_text())["postgres"]["container"]
+
+    assert second_id != first_id, "a server of another configuration was reused"
+    assert (tmp_path / "work_mem-1").read_text().strip() == "4MB"
+    assert (tmp_path / "work_mem-2").read_text().strip() == "8MB", "the suite saw the old server"
+    hashes = {label(c, "io.hodei.e2e.config-hash") for c in (first_id, second_id)}
+    assert len(hashes) == 2, hashes
+    assert "" not in hashes, hashes
+
+
+# -- eight concurrent runs: one server -------------------------------------------------------------
+
+
+@pytest.mark.timeout(150)
+def test_eight_concurrent_reuse_runs_create_exactly_one_server(
+    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any, scrub: Scrub
+) -> None:
+    project = f"t{secrets.token_hex(4)}"
+    scrub.projects.add(project)
+    roots = [tmp_path / f"run{n}" for n in range(8)]
+    for root in roots:
+        cli.write_config(root, {"q": QUERY}, project=project)
+    processes = [cli.start("run", "--reuse", "--json", "report.json", cwd=root) for root in roots]
+    results = [process.wait(140) for process in processes]
+    failed = {
+        str(root.name): r.explain() for root, r in zip(roots, results, strict=True) if r.code != 0
+    }
+    assert failed == {}, "\n\n".join(f"== {k} ==\n{v}" for k, v in failed.items())
+
+    containers = {
+        json.loads((root / "report.json").read_text())["postgres"]["container"] for root in roots
+    }
+    assert len(containers) == 1, f"the 8 reports name {len(containers)} servers: {containers}"
+    (container,) = containers
+    digest = label(container, "io.hodei.e2e.config-hash")
+    assert digest
+    same_config = docker_ps(f"io.hodei.e2e.config-hash={digest}")
+    assert len(same_config) == 1, same_config
+    assert project_containers(docker_ps, project) == same_config
+
+
+# -- a crashed creator must not take a server another live run uses --------------------------------
+
+
+GATED = """\
+touch "$HODEI_E2E_SUITE.started"
+i=0
+while [ ! -e go ]; do
+    i=$((i + 1)); [ "$i" -lt 1200 ] || { echo "never got the go" >&2; exit 1; }
+    sleep 0.05
+done
+psql -v ON_ERROR_STOP=1 -qAt -c 'SELECT 1'
+"""
+
+
+def test_crash_of_the_creating_run_keeps_the_server_another_run_uses(
+    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any, scrub: Scrub
+) -> None:
+    """`singleton.py`: "nothing removes a leased server". Run A creates the reused server, run B
+    reuses it; A is killed with SIGKILL, so its watchdog cleans up after it. B must still pass."""
+    project = f"t{secrets.token_hex(4)}"
+    scrub.projects.add(project)
+    a_root, b_root = tmp_path / "a", tmp_path / "b"
+    for root in (a_root, b_root):
+        root.mkdir()
+        cli.write_config(root, {root.name: script(root, "gated.sh", GATED)}, project=project)
+    a = cli.start("run", "--reuse", cwd=a_root)
+    a.wait_for((a_root / "a.started").exists, "run A's suite to start")
+    b = cli.start("run", "--reuse", "--json", "report.json", cwd=b_root)
+    b.wait_for((b_root / "b.started").exists, "run B's suite to start")
+    servers = project_containers(docker_ps, project)
+    assert len(servers) == 1, f"B should reuse A's server: {servers}"
+
+    watchdog = find_watchdog(a.pid)
+    assert watchdog is not None
+    os.kill(a.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while process_alive(watchdog) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (b_root / "go").touch()
+    result = b.wait(60)
+    left = project_containers(docker_ps, project)
+    assert result.code == 0, (
+        f"run B lost its reused server when run A's watchdog cleaned up; containers now: {left}\n"
+        + result.explain()
+    )
+    assert [line.split()[0] for line in left] == [servers[0].split()[0]]
