@@ -8,6 +8,7 @@ because e2e.yaml interpolates `${VAR}` and `$$` itself.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
