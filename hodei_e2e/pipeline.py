@@ -533,12 +533,12 @@ def _teardown(run: Run, guard: SignalGuard) -> None:
         from hodei_e2e.cleanup import leaked_testcontainers, other_live_starts
         from hodei_e2e.workers import remove_run_workers
 
-        others = other_live_starts(engine.containers([]), run.identity.run_id)
+        everything = engine.containers([])
+        others = other_live_starts(everything, run.identity.run_id)
         run.workers = remove_run_workers(engine, run.identity, run.logs_dir, others)
         if run.workers:
             removed.append(f"{len(run.workers)} worker container(s)")
         if run.config.defaults.remove_testcontainers:
-            everything = engine.containers([])
             leaked = leaked_testcontainers(everything, run.identity.created, time.time(), others)
             engine.remove([c.id for c in leaked])
             if leaked:
