@@ -92,7 +92,9 @@ def _container_orphan(
     reason: str | None = None
     if labels.get(ident.WORKER_LABEL) == "true":
         reason = _worker_verdict(container, live_runs, runs or {})
-    elif labels.get(ident.LABEL) == "true" and role != "worker-image":
+    elif role == "worker-image":
+        reason = _build_leftover_verdict(container, policy)
+    elif labels.get(ident.LABEL) == "true":
         if labels.get(ident.REUSE) == "true":
             reason = _singleton_verdict(container, policy)
         else:
@@ -104,6 +106,18 @@ def _container_orphan(
     if reason is None:
         return None
     return Orphan("container", container.id, container.name, reason, role or _kind(labels))
+
+
+BUILD_LEFTOVER_AGE = 60.0
+
+
+def _build_leftover_verdict(container: ContainerInfo, policy: SweepPolicy) -> str | None:
+    """A container that has our image's labels but is no worker: a step container that an
+    interrupted build left behind. Only stopped ones, and only once no build could still be
+    using them (a step's container lives for seconds)."""
+    if container.status in RUNNING or policy.age(container.created) < BUILD_LEFTOVER_AGE:
+        return None
+    return f"{container.status} container of an image build"
 
 
 def _singleton_verdict(container: ContainerInfo, policy: SweepPolicy) -> str | None:

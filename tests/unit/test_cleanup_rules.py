@@ -462,3 +462,18 @@ def test_watchdog_stops_a_live_process_group(group: subprocess.Popen[bytes]) -> 
 
 def test_watchdog_tolerates_a_group_that_is_gone(dead_pid: int) -> None:
     kill_groups([[dead_pid, "1"]], grace=0.1)  # no exception
+
+
+# -- containers that only inherit our image's labels ------------------------------------------------
+
+
+def test_a_stopped_build_step_container_is_an_orphan_once_no_build_can_use_it() -> None:
+    from hodei_e2e.identity import image_labels
+
+    labels = image_labels("demo")  # what a container of our image inherits
+    old = container(labels, status="created", created=NOW - 600, name="step-old")
+    fresh = container(labels, status="created", created=NOW - 5, name="step-fresh")
+    running = container(labels, status="running", created=NOW - 600, name="debug-shell")
+    found = orphans_of(old, fresh, running)
+    assert set(found) == {"step-old"}
+    assert "image build" in found["step-old"].reason
