@@ -464,7 +464,7 @@ def test_watchdog_tolerates_a_group_that_is_gone(dead_pid: int) -> None:
     kill_groups([[dead_pid, "1"]], grace=0.1)  # no exception
 
 
-# -- containers that only inherit our image's labels ------------------------------------------------
+# -- containers that only inherit our image's labels ---------------------------------------------
 
 
 def test_a_stopped_build_step_container_is_an_orphan_once_no_build_can_use_it() -> None:
