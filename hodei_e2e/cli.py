@@ -205,7 +205,7 @@ def doctor(
 
 def main() -> None:
     """The console script: the one place where errors become exit codes."""
-    from typer._click.exceptions import ClickException
+    from typer.exceptions import TyperException
 
     try:
         code = app(standalone_mode=False)
@@ -219,8 +219,12 @@ def main() -> None:
         code = stop.exit_code
     except (KeyboardInterrupt, typer.Abort):
         code = ExitCode.SIGINT
-    except ClickException as error:
-        error.show()
+    except TyperException as error:  # bad usage: typer's own message and hint
+        show = getattr(error, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"Error: {error.format_message()}", file=sys.stderr)
         code = ExitCode.USAGE
     sys.exit(code if isinstance(code, int) else 0)
 
