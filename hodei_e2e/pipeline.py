@@ -573,18 +573,19 @@ def _print_keep(run: Run) -> None:
 
 
 def _report(run: Run, exit_code: int) -> None:
-    from hodei_e2e.report import json as json_report
-    from hodei_e2e.report import junit
-
     wall = time.monotonic() - run.started
     if run.results:
         console_report.print_summary(run.out, run.results, wall)
     if run.options.junit and run.results:
+        from hodei_e2e.report import junit
+
         junit.write(
             run.options.junit, run.results, run.config.project, junit.suite_reports(run.suites)
         )
         run.out.detail(f"JUnit report: {run.options.junit}")
     if run.options.json:
+        from hodei_e2e.report import json as json_report
+
         doc = json_report.document(
             run.results,
             run={
