@@ -53,6 +53,7 @@ class SweepPolicy:
     hostname: str = ""
     now: float = 0.0
     project: str | None = None  # only this project's labelled resources (`cleanup -c FILE`)
+    networks_and_volumes: bool = True  # a run's own sweep skips them: runs create none
 
     def host(self) -> str:
         return self.hostname or socket.gethostname()
@@ -211,6 +212,8 @@ def find_orphans(engine: Engine, policy: SweepPolicy) -> list[Orphan]:
     ]
     runs = run_liveness(ours, policy)
     orphans = [o for c in candidates if (o := _container_orphan(c, policy, live, runs)) is not None]
+    if not policy.networks_and_volumes:
+        return orphans
     for network in engine.networks([f"{ident.LABEL}=true"]):
         labels = dict(network.get("Labels") or {})
         created = float(labels.get(ident.CREATED, 0) or 0)

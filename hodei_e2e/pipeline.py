@@ -498,7 +498,7 @@ def _sweep(run: Run) -> None:
     from hodei_e2e import cleanup
 
     assert run.engine is not None
-    orphans = cleanup.find_orphans(run.engine, cleanup.SweepPolicy())
+    orphans = cleanup.find_orphans(run.engine, cleanup.SweepPolicy(networks_and_volumes=False))
     if not orphans:
         return
     with run.out.step("orphans of earlier runs") as note:
