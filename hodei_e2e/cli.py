@@ -226,7 +226,16 @@ def main() -> None:
         else:
             print(f"Error: {error.format_message()}", file=sys.stderr)
         code = ExitCode.USAGE
-    sys.exit(code if isinstance(code, int) else 0)
+    _exit(code if isinstance(code, int) else 0)
+
+
+def _exit(code: int) -> NoReturn:
+    """Leave now. Everything is done, closed and reported by this point; the interpreter's own
+    shutdown (tearing down every module, thread pool and connection pool) would add 0.2-0.3 s
+    to every command."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _report_error(error: E2EError) -> None:
