@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import pytest
 import yaml
+from support import SITECUSTOMIZE, Scrub
 
 from hodei_e2e.docker import Engine
 from hodei_e2e.identity import LABEL
@@ -343,3 +344,33 @@ def fake_postgres_images(
     subprocess.run(
         ["docker", "rmi", "-f", *tags.values()], capture_output=True, timeout=60, check=False
     )
+
+
+@pytest.fixture
+def scrub(cli: Any) -> Iterator[Scrub]:
+    """Removes what the test's runs left behind, whatever happens to the test."""
+    helper = Scrub(cli, len(cli.started))
+    yield helper
+    helper.finish()
+
+
+@pytest.fixture(scope="module")
+def private_host(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment that gives the CLI (and its watchdog) a hostname of its own.
+
+    `cleanup` and every run's start-of-run sweep act on the whole engine, not on one project.
+    On an engine shared with other sessions, their sweeps would remove this test's dead run
+    before its own `cleanup` could show doing so. Under a private hostname, what a dead run
+    leaves is "another host's" to them (kept without --older-than), and this test's own
+    `cleanup`, under the same hostname, sees a dead local owner as a user would.
+
+    Used only where a foreign sweep would make a test fail or pass by accident. The price, on a
+    shared engine only: other sessions' live runs are another host's to these runs, and the
+    tool does not count other hosts' runs as live for unlabelled workers (see
+    tests/unit/test_cleanup_rules.py), so their sweeps may take such a worker of another session;
+    and another session's `cleanup --older-than` takes these runs' containers for another
+    host's. On an engine of its own (CI), this changes nothing."""
+    directory = tmp_path_factory.mktemp("private-host")
+    (directory / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+    path = os.pathsep.join(p for p in (str(directory), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "HODEI_E2E_TEST_HOSTNAME": f"hodei-test-{secrets.token_hex(3)}"}

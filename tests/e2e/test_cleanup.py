@@ -11,88 +11,17 @@ project label or a name the `scrub` fixture knows, and is removed even when the 
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import textwrap
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import SESSION_LABEL, TEST_PROJECT, Scrub, docker, script, state
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
-SESSION_LABEL = "hodei-e2e-tests.session"
-TEST_PROJECT = "hodei-e2e-tests.project"
 DEAD_PID = 999999
-
-
-def script(directory: Path, name: str, body: str) -> str:
-    (directory / name).write_text("set -eu\n" + textwrap.dedent(body), encoding="utf-8")
-    return f"sh {name}"
-
-
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=60, check=check
-    )
-
-
-def state(name_or_id: str) -> str | None:
-    """`running`, `exited`, ... or None when the container does not exist."""
-    done = docker("inspect", "-f", "{{.State.Status}}", name_or_id, check=False)
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-SITECUSTOMIZE = """\
-import os
-import socket
-
-_name = os.environ.get("HODEI_E2E_TEST_HOSTNAME")
-if _name:
-    socket.gethostname = lambda: _name
-"""
-
-
-@pytest.fixture(scope="module")
-def private_host(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Environment that gives the CLI a hostname of its own (see test_crash_safety.py): on an
-    engine shared with other sessions, their start-of-run sweeps would otherwise remove this
-    test's hand-made orphan before `cleanup --dry-run` could show that it leaves it alone."""
-    directory = tmp_path_factory.mktemp("private-host")
-    (directory / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
-    path = os.pathsep.join(p for p in (str(directory), os.environ.get("PYTHONPATH", "")) if p)
-    return {"PYTHONPATH": path, "HODEI_E2E_TEST_HOSTNAME": f"hodei-test-{secrets.token_hex(3)}"}
-
-
-@dataclass
-class Scrub:
-    cli: Any
-    first: int
-    projects: set[str] = field(default_factory=set)
-    names: set[str] = field(default_factory=set)
-
-    def finish(self) -> None:
-        for process in self.cli.started[self.first :]:
-            process.kill()
-        ids = set(self.names)
-        for project in self.projects:
-            for label in (f"io.hodei.e2e.project={project}", f"{TEST_PROJECT}={project}"):
-                ids.update(
-                    docker("ps", "-aq", "--filter", f"label={label}", check=False).stdout.split()
-                )
-        if ids:
-            docker("rm", "-f", "-v", *ids, check=False)
-
-
-@pytest.fixture
-def scrub(cli: Any) -> Iterator[Scrub]:
-    helper = Scrub(cli, len(cli.started))
-    yield helper
-    helper.finish()
 
 
 def make_orphan(

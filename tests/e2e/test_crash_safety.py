@@ -15,59 +15,27 @@ import os
 import secrets
 import signal
 import subprocess
-import textwrap
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import support
+from support import (
+    SESSION_LABEL,
+    TEST_PROJECT,
+    find_watchdog,
+    process_alive,
+    psql_on,
+    script,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
-SESSION_LABEL = "hodei-e2e-tests.session"  # tests/conftest.py's leak check knows it
-TEST_PROJECT = "hodei-e2e-tests.project"  # ours: what a test's finalizer removes by
-
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def script(directory: Path, name: str, body: str) -> str:
-    """Write `name` (POSIX sh) into `directory`; return the suite command that runs it."""
-    (directory / name).write_text("set -eu\n" + textwrap.dedent(body), encoding="utf-8")
-    return f"sh {name}"
-
-
-def process_alive(pid: int) -> bool:
-    """Whether `pid` is a live process (a zombie is dead: it runs nothing any more)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] not in "ZXx"
-
-
-def parent_of(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat[stat.rfind(")") + 2 :].split()[1])
-
-
-def find_watchdog(run_pid: int) -> int | None:
-    """The watchdog: a child of the run running `python -m hodei_e2e.reaper`."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"hodei_e2e.reaper" in cmdline and parent_of(int(entry.name)) == run_pid:
-            return int(entry.name)
-    return None
 
 
 def suite_pids(directory: Path) -> dict[str, int]:
@@ -114,76 +82,20 @@ def worker_body(session: str, project: str, image: str, gate: bool) -> str:
     )
 
 
-SITECUSTOMIZE = """\
-import os
-import socket
-
-_name = os.environ.get("HODEI_E2E_TEST_HOSTNAME")
-if _name:
-    socket.gethostname = lambda: _name
-"""
-
-
-@pytest.fixture(scope="module")
-def private_host(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Environment that gives the CLI (and its watchdog) a hostname of its own.
-
-    `cleanup` and every run's start-of-run sweep act on the whole engine, not on one project.
-    On an engine shared with other sessions, their sweeps would remove this test's dead run
-    before its own `cleanup` could show doing so. Under a private hostname, what a dead run
-    leaves is "another host's" to them (kept without --older-than), and this test's own
-    `cleanup`, under the same hostname, sees a dead local owner as a user would.
-
-    Used only where a foreign sweep would make a test fail or pass by accident. The price, on a
-    shared engine only: other sessions' live runs are another host's to these runs, and the
-    tool does not count other hosts' runs as live for unlabelled workers (see
-    tests/unit/test_cleanup_rules.py), so their sweeps may take such a worker of another session;
-    and another session's `cleanup --older-than` takes these runs' containers for another
-    host's. On an engine of its own (CI), this changes nothing."""
-    directory = tmp_path_factory.mktemp("private-host")
-    (directory / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
-    path = os.pathsep.join(p for p in (str(directory), os.environ.get("PYTHONPATH", "")) if p)
-    return {"PYTHONPATH": path, "HODEI_E2E_TEST_HOSTNAME": f"hodei-test-{secrets.token_hex(3)}"}
-
-
-@dataclass
-class Scrub:
-    """Removes, after the test, every container of the test's projects and its suites'
-    process groups; stops the CLIs the test started."""
-
-    cli: Any
-    first: int
-    projects: set[str] = field(default_factory=set)
-    dirs: set[Path] = field(default_factory=set)
+class Scrub(support.Scrub):
+    """Also kills the suites' process groups of the runs it tracks (their pids are in files)."""
 
     def track(self, project: str, directory: Path) -> None:
         self.projects.add(project)
-        self.dirs.add(directory)
+        self.finalizers.append(lambda: _kill_suites(directory))
 
-    def finish(self) -> None:
-        for process in self.cli.started[self.first :]:
-            process.kill()
-        for directory in self.dirs:
-            for pid in suite_pids(directory).values():
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-        ids: set[str] = set()
-        for project in self.projects:
-            for label in (f"io.hodei.e2e.project={project}", f"{TEST_PROJECT}={project}"):
-                done = subprocess.run(
-                    ["docker", "ps", "-aq", "--no-trunc", "--filter", f"label={label}"],
-                    capture_output=True,
-                    text=True,
-                    timeout=30,
-                    check=False,
-                )
-                ids.update(done.stdout.split())
-        if ids:
-            subprocess.run(
-                ["docker", "rm", "-f", "-v", *ids], capture_output=True, timeout=60, check=False
-            )
+
+def _kill_suites(directory: Path) -> None:
+    for pid in suite_pids(directory).values():
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 @pytest.fixture
@@ -409,21 +321,6 @@ def test_cleanup_drops_a_dead_runs_databases_in_a_reused_server(
     )
 
 
-def psql_on(container: str, query: str) -> list[str]:
-    done = subprocess.run(
-        ["docker", "exec", container, "psql", "-U", "postgres", "-qAtc", query],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return done.stdout.split()
-
-
-# -- a third process's `cleanup` while two runs are alive ------------------------------------------
-
-
-@pytest.mark.parametrize("layout", ["two-projects", "one-project", "one-project-reused-server"])
 def test_cleanup_during_two_live_runs_removes_nothing_of_theirs(
     cli: Any,
     engine: Any,

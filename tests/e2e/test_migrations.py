@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import textwrap
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from support import Scrub, psql_on, script
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
-TEST_PROJECT = "hodei-e2e-tests.project"
 TEMPLATE = re.compile(r"e2e_tpl_[0-9a-f]{16}")
 
 FIRST = """\
@@ -48,11 +44,6 @@ echo "$HODEI_E2E_TEMPLATE_DATABASE" > "template-$RUN_NO-$HODEI_E2E_SUITE"
 """
 
 
-def script(directory: Path, name: str, body: str) -> str:
-    (directory / name).write_text("set -eu\n" + textwrap.dedent(body), encoding="utf-8")
-    return f"sh {name}"
-
-
 def migrations(root: Path, files: dict[str, str]) -> dict[str, str]:
     directory = root / "migrations"
     directory.mkdir(parents=True, exist_ok=True)
@@ -61,42 +52,6 @@ def migrations(root: Path, files: dict[str, str]) -> dict[str, str]:
     for name, text in files.items():
         (directory / name).write_text(text, encoding="utf-8")
     return {"dir": "migrations"}
-
-
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=60, check=check
-    )
-
-
-def psql_on(container: str, query: str) -> list[str]:
-    return docker("exec", container, "psql", "-U", "postgres", "-qAtc", query).stdout.split()
-
-
-@dataclass
-class Scrub:
-    cli: Any
-    first: int
-    projects: set[str] = field(default_factory=set)
-
-    def finish(self) -> None:
-        for process in self.cli.started[self.first :]:
-            process.kill()
-        ids: set[str] = set()
-        for project in self.projects:
-            for key in (f"io.hodei.e2e.project={project}", f"{TEST_PROJECT}={project}"):
-                ids.update(
-                    docker("ps", "-aq", "--filter", f"label={key}", check=False).stdout.split()
-                )
-        if ids:
-            docker("rm", "-f", "-v", *ids, check=False)
-
-
-@pytest.fixture
-def scrub(cli: Any) -> Iterator[Scrub]:
-    helper = Scrub(cli, len(cli.started))
-    yield helper
-    helper.finish()
 
 
 def run(

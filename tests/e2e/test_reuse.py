@@ -13,35 +13,14 @@ import os
 import re
 import secrets
 import signal
-import subprocess
-import textwrap
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import Scrub, docker, find_watchdog, process_alive, psql_on, script, state
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
-
-TEST_PROJECT = "hodei-e2e-tests.project"
-
-
-def script(directory: Path, name: str, body: str) -> str:
-    (directory / name).write_text("set -eu\n" + textwrap.dedent(body), encoding="utf-8")
-    return f"sh {name}"
-
-
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=60, check=check
-    )
-
-
-def state(name_or_id: str) -> str | None:
-    done = docker("inspect", "-f", "{{.State.Status}}", name_or_id, check=False)
-    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def label(container: str, key: str) -> str:
@@ -50,63 +29,6 @@ def label(container: str, key: str) -> str:
     ).stdout.strip()
 
 
-def psql_on(container: str, query: str) -> list[str]:
-    done = docker("exec", container, "psql", "-U", "postgres", "-qAtc", query)
-    return done.stdout.split()
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] not in "ZXx"
-
-
-def find_watchdog(run_pid: int) -> int | None:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if (
-            b"hodei_e2e.reaper" in cmdline
-            and int(stat[stat.rfind(")") + 2 :].split()[1]) == run_pid
-        ):
-            return int(entry.name)
-    return None
-
-
-@dataclass
-class Scrub:
-    cli: Any
-    first: int
-    projects: set[str] = field(default_factory=set)
-
-    def finish(self) -> None:
-        for process in self.cli.started[self.first :]:
-            process.kill()
-        ids: set[str] = set()
-        for project in self.projects:
-            for key in (f"io.hodei.e2e.project={project}", f"{TEST_PROJECT}={project}"):
-                ids.update(
-                    docker("ps", "-aq", "--filter", f"label={key}", check=False).stdout.split()
-                )
-        if ids:
-            docker("rm", "-f", "-v", *ids, check=False)
-
-
-@pytest.fixture
-def scrub(cli: Any) -> Iterator[Scrub]:
-    helper = Scrub(cli, len(cli.started))
-    yield helper
-    helper.finish()
-
-
-@dataclass
 class Run:
     code: int
     stdout: str

@@ -12,13 +12,13 @@ import os
 import re
 import shutil
 import signal
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
+from support import script
 
 from hodei_e2e import __version__
 
@@ -28,12 +28,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def script(directory: Path, name: str, body: str) -> str:
-    """Write `name` (a POSIX sh script) into `directory`; return the suite command that runs it."""
-    (directory / name).write_text("set -eu\n" + textwrap.dedent(body), encoding="utf-8")
-    return f"sh {name}"
 
 
 def process_alive(pid: int) -> bool:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from support import script
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 
@@ -34,11 +34,6 @@ def redis_image(engine: Any) -> str:
     if engine.image_id(image) is None:
         pytest.skip(f"no {image} on this engine (scripts/bootstrap builds it)")
     return image
-
-
-def script(directory: Path, name: str, body: str) -> str:
-    (directory / name).write_text("set -eu\n" + textwrap.dedent(body), encoding="utf-8")
-    return f"sh {name}"
 
 
 def add_services(config: Any, services: dict[str, Any]) -> None:

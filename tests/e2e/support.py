@@ -1,0 +1,106 @@
+"""Helpers the end-to-end tests share: suite scripts, the docker CLI, and a finalizer that
+removes whatever a test's runs left behind, even when the test fails."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SESSION_LABEL = "hodei-e2e-tests.session"  # tests/conftest.py's leak check knows it
+TEST_PROJECT = "hodei-e2e-tests.project"  # ours: what a test's finalizer removes by
+
+
+def script(directory: Path, name: str, body: str) -> str:
+    """Write `name` (a POSIX sh script) into `directory`; return the suite command that runs it."""
+    (directory / name).write_text("set -eu\n" + textwrap.dedent(body), encoding="utf-8")
+    return f"sh {name}"
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=60, check=check
+    )
+
+
+def state(name_or_id: str) -> str | None:
+    """`running`, `exited`, ... or None when the container does not exist."""
+    done = docker("inspect", "-f", "{{.State.Status}}", name_or_id, check=False)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def psql_on(container: str, query: str) -> list[str]:
+    """Run `query` with psql inside a Postgres container; its output, split on blanks."""
+    return docker("exec", container, "psql", "-U", "postgres", "-qAtc", query).stdout.split()
+
+
+@dataclass
+class Scrub:
+    """After the test: stop the CLIs it started, run its own finalizers, and remove every
+    container of its projects (the tool's label and ours) and those it named."""
+
+    cli: Any
+    first: int
+    projects: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
+    finalizers: list[Callable[[], None]] = field(default_factory=list)
+
+    def finish(self) -> None:
+        for process in self.cli.started[self.first :]:
+            process.kill()
+        for finalizer in self.finalizers:
+            finalizer()
+        ids = set(self.names)
+        for project in self.projects:
+            for label in (f"io.hodei.e2e.project={project}", f"{TEST_PROJECT}={project}"):
+                listed = docker(
+                    "ps", "-aq", "--no-trunc", "--filter", f"label={label}", check=False
+                )
+                ids.update(listed.stdout.split())
+        if ids:
+            docker("rm", "-f", "-v", *ids, check=False)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie is dead: it runs nothing any more)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] not in "ZXx"
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(")") + 2 :].split()[1])
+
+
+def find_watchdog(run_pid: int) -> int | None:
+    """The watchdog: a child of the run running `python -m hodei_e2e.reaper`."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"hodei_e2e.reaper" in cmdline and parent_of(int(entry.name)) == run_pid:
+            return int(entry.name)
+    return None
+
+
+# Makes the CLI (and its watchdog) see the hostname $HODEI_E2E_TEST_HOSTNAME.
+SITECUSTOMIZE = """\
+import os
+import socket
+
+_name = os.environ.get("HODEI_E2E_TEST_HOSTNAME")
+if _name:
+    socket.gethostname = lambda: _name
+"""
