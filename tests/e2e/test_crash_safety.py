@@ -321,6 +321,7 @@ def test_cleanup_drops_a_dead_runs_databases_in_a_reused_server(
     )
 
 
+@pytest.mark.parametrize("layout", ["two-projects", "one-project", "one-project-reused-server"])
 def test_cleanup_during_two_live_runs_removes_nothing_of_theirs(
     cli: Any,
     engine: Any,
