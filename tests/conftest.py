@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import pytest
 
@@ -59,12 +60,9 @@ class DockerSupport:
     def require(self) -> Engine:
         """The engine; without one, a failure under CI=true and a visible skip elsewhere."""
         engine = self.engine()
-        if engine is not None:
-            return engine
-        reason = f"no Docker engine: {self._reason}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI=true: a missing engine is a failure, not a skip)")
-        pytest.skip(reason)
+        if engine is None:
+            missing(f"no Docker engine: {self._reason}")
+        return engine
 
     def labelled(self) -> dict[str, ContainerInfo]:
         """Every container the tool or a worker would own, by id."""
@@ -94,6 +92,14 @@ class DockerSupport:
         engine = self.engine()
         if engine is not None and containers:
             engine.remove([container.id for container in containers])
+
+
+def missing(reason: str) -> NoReturn:
+    """Something a Docker test needs is not there: a failure under CI=true (a Docker test is
+    never skipped in CI), a visible skip elsewhere."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: this is a failure, not a skip)")
+    pytest.skip(reason)
 
 
 def describe(containers: list[ContainerInfo]) -> str:
@@ -133,3 +139,36 @@ def leak_guard(docker_support: DockerSupport, session_leak_guard: None) -> Itera
     docker_support.remove(left)
     if left:
         pytest.fail(f"the test left containers behind (now removed): {describe(left)}")
+
+
+@pytest.fixture(scope="session")
+def engine(docker_support: DockerSupport) -> Engine:
+    """The engine, connected once per session (see `DockerSupport.require`)."""
+    return docker_support.require()
+
+
+@pytest.fixture(scope="session")
+def postgres_image(docker_support: DockerSupport) -> str:
+    """$HODEI_E2E_POSTGRES_IMAGE, default hodei-e2e.local/postgres:15."""
+    return docker_support.postgres_image
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_support: DockerSupport) -> str:
+    """$HODEI_E2E_BASE_IMAGE, default hodei-e2e.local/busybox:latest."""
+    return docker_support.base_image
+
+
+@pytest.fixture(scope="session")
+def redis_image(engine: Engine) -> str:
+    """$HODEI_E2E_REDIS_IMAGE, default hodei-e2e.local/redis:7 (scripts/bootstrap builds it)."""
+    image = os.environ.get("HODEI_E2E_REDIS_IMAGE", "hodei-e2e.local/redis:7")
+    if engine.image_id(image) is None:
+        missing(f"no {image} on this engine (scripts/bootstrap builds it)")
+    return image
+
+
+@pytest.fixture(name="missing")
+def missing_fixture() -> Callable[[str], NoReturn]:
+    """`missing(reason)` for a Docker test that lacks something: fails under CI, skips elsewhere."""
+    return missing

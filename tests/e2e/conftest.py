@@ -208,22 +208,6 @@ class Cli:
 
 
 @pytest.fixture(scope="session")
-def engine(docker_support: Any) -> Engine:
-    """The engine, for tests that need one; a failure under CI=true, a visible skip elsewhere."""
-    return docker_support.require()
-
-
-@pytest.fixture(scope="session")
-def postgres_image(docker_support: Any) -> str:
-    return str(docker_support.postgres_image)
-
-
-@pytest.fixture(scope="session")
-def base_image(docker_support: Any) -> str:
-    return str(docker_support.base_image)
-
-
-@pytest.fixture(scope="session")
 def cli(docker_support: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     helper = Cli(docker_support, tmp_path_factory.mktemp("cli-output"))
     yield helper

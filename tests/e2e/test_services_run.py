@@ -10,7 +10,6 @@ has status `skipped` and a reason naming it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,18 +21,8 @@ from support import script
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_REDIS_IMAGE = "hodei-e2e.local/redis:7"
-# Remove once the pipeline starts services and writes them into the JSON report.
 
 STUCK_LOG = "stuck: waiting for a licence server (hodei-test)"
-
-
-@pytest.fixture(scope="module")
-def redis_image(engine: Any) -> str:
-    image = os.environ.get("HODEI_E2E_REDIS_IMAGE", DEFAULT_REDIS_IMAGE)
-    if engine.image_id(image) is None:
-        pytest.skip(f"no {image} on this engine (scripts/bootstrap builds it)")
-    return image
 
 
 def add_services(config: Any, services: dict[str, Any]) -> None:
@@ -234,10 +223,10 @@ def test_needs_naming_an_unknown_service_exits_2(cli: Any, tmp_path: Path) -> No
 
 
 def test_demo_cache_suite_uses_postgres_and_redis(
-    cli: Any, engine: Any, redis_image: str, tmp_path: Path
+    missing: Any, cli: Any, engine: Any, redis_image: str, tmp_path: Path
 ) -> None:
     if shutil.which("psql") is None:
-        pytest.skip("the demo needs psql on PATH")
+        missing("the demo needs psql on PATH (scripts/bootstrap installs it)")
     report_path = tmp_path / "demo.json"
     result = cli.run(
         "run", "cache", "--json", str(report_path), cwd=REPO,

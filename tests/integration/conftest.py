@@ -6,29 +6,7 @@ Every test is checked for containers it leaves behind (`leak_guard`, tests/conft
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-
-from hodei_e2e.docker import Engine
-
-
-@pytest.fixture(scope="session")
-def engine(docker_support: Any) -> Engine:
-    """`Engine.connect()`, once per session."""
-    return docker_support.require()
-
-
-@pytest.fixture(scope="session")
-def postgres_image(docker_support: Any) -> str:
-    """$HODEI_E2E_POSTGRES_IMAGE, default hodei-e2e.local/postgres:15."""
-    return str(docker_support.postgres_image)
-
-
-@pytest.fixture(scope="session")
-def base_image(docker_support: Any) -> str:
-    """$HODEI_E2E_BASE_IMAGE, default hodei-e2e.local/busybox:latest."""
-    return str(docker_support.base_image)
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -309,8 +310,11 @@ def test_two_builds_of_one_tag_at_once_end_with_one_image(engine: Engine, projec
 # -- the listing is what the Docker CLI would send -------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI")
-def test_the_listing_matches_what_docker_build_sends(project: Project, engine: Engine) -> None:
+def test_the_listing_matches_what_docker_build_sends(
+    missing: Any, project: Project, engine: Engine
+) -> None:
+    if shutil.which("docker") is None:
+        missing("needs the docker CLI")
     ignore = "*.md\n!README*.md\nREADME-secret.md\n**/*.pyc\n/logs\n!logs/keep.log\ntemp?\n"
     ignore += "d\n!d/keep\na/b/c\n!a/b/c/keep.md\n ./e/**/y \nDockerfile\n"
     project.write(".dockerignore", ignore)
@@ -332,7 +336,7 @@ def test_the_listing_matches_what_docker_build_sends(project: Project, engine: E
         check=False,
     )
     if result.returncode != 0:
-        pytest.skip(f"the docker CLI cannot build with the legacy builder: {result.stderr[-300:]}")
+        missing(f"the docker CLI cannot build with the legacy builder: {result.stderr[-300:]}")
     try:
         found = subprocess.run(
             ["docker", "run", "--rm", tag, "sh", "-c", "cd /ctx && find . -type f"],

@@ -3,7 +3,6 @@ one that never gets ready. Every container is removed by the test (and `leak_gua
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 import urllib.request
@@ -19,16 +18,6 @@ from hodei_e2e.identity import ROLE, RUN_ID, RunIdentity
 from hodei_e2e.services import proxied_tcp_ready, start_service
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
-
-DEFAULT_REDIS_IMAGE = "hodei-e2e.local/redis:7"
-
-
-@pytest.fixture(scope="module")
-def redis_image(engine: Engine) -> str:
-    image = os.environ.get("HODEI_E2E_REDIS_IMAGE", DEFAULT_REDIS_IMAGE)
-    if engine.image_id(image) is None:
-        pytest.skip(f"no {image} on this engine (scripts/bootstrap builds it)")
-    return image
 
 
 @pytest.fixture
