@@ -233,7 +233,7 @@ def database_orphans(engine: Engine, config: Config, policy: SweepPolicy) -> lis
     """Test databases of dead runs inside the project's running reused servers (the config
     gives the credentials). The id is `<container id>/<database>`."""
     from hodei_e2e.databases import dead_run_databases
-    from hodei_e2e.postgres import PORT, Address, PostgresServer
+    from hodei_e2e.postgres import PostgresServer, address_of
 
     prefix = config.postgres.database_prefix
     found: list[Orphan] = []
@@ -248,10 +248,7 @@ def database_orphans(engine: Engine, config: Config, policy: SweepPolicy) -> lis
     for container in servers:
         if container.status != "running":
             continue
-        port = engine.published_port(container.id, PORT)
-        server = PostgresServer(
-            Address("127.0.0.1", port, config.postgres.user, config.postgres.password)
-        )
+        server = PostgresServer(address_of(engine, container.id, config.postgres), container)
         try:
             for name in dead_run_databases(server, prefix, policy.host()):
                 found.append(
@@ -269,14 +266,11 @@ def database_orphans(engine: Engine, config: Config, policy: SweepPolicy) -> lis
 
 def _drop(engine: Engine, config: Config, orphan: Orphan) -> str | None:
     from hodei_e2e.errors import E2EError
-    from hodei_e2e.postgres import PORT, Address, PostgresServer
+    from hodei_e2e.postgres import PostgresServer, address_of
 
     container_id, _, name = orphan.id.partition("/")
     try:
-        port = engine.published_port(container_id, PORT)
-        server = PostgresServer(
-            Address("127.0.0.1", port, config.postgres.user, config.postgres.password)
-        )
+        server = PostgresServer(address_of(engine, container_id, config.postgres))
         try:
             server.drop_database(name)
         finally:
@@ -382,9 +376,9 @@ def sweep_command(
 
 
 def _default_config() -> Path | None:
-    import os
+    from hodei_e2e.config import config_path
 
-    path = Path(os.environ.get("HODEI_E2E_CONFIG") or "e2e.yaml")
+    path = config_path(None)
     return path if path.is_file() else None
 
 

@@ -162,10 +162,11 @@ def build_image(
     quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
 ) -> None:
     """Build the worker image (the config's `image:`) when it is missing or its build context changed."""
+    from hodei_e2e.config import config_path
     from hodei_e2e.console import Output
     from hodei_e2e.images import BuildRequest, build_image_command
 
-    config_file = config or Path(os.environ.get("HODEI_E2E_CONFIG") or "e2e.yaml")
+    config_file = config_path(config)
     request = BuildRequest(force=force, no_cache=no_cache, pull=pull)
     out = Output(verbosity=-quiet)
     build_image_command(config_file, out, request=request, build_args=build_arg or (), tag=tag)

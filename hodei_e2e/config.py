@@ -122,6 +122,14 @@ class Config:
     defaults: Defaults = field(default_factory=Defaults)
 
 
+def config_path(option: Path | None, environ: Mapping[str, str] | None = None) -> Path:
+    """The config file: `-c FILE`, else `$HODEI_E2E_CONFIG`, else `./e2e.yaml`."""
+    if option is not None:
+        return option
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("HODEI_E2E_CONFIG") or "e2e.yaml")
+
+
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     """Load and validate `path`; `environ` (default `os.environ`) feeds `${VAR}` interpolation.
 

@@ -206,16 +206,6 @@ class Engine:
 
     # -- images --------------------------------------------------------------------------------
 
-    def image_labels(self, tag: str) -> Mapping[str, str] | None:
-        """The labels of image `tag`, or None when the engine does not have it."""
-        from docker.errors import ImageNotFound
-
-        try:
-            attrs = self._api.inspect_image(tag)
-        except ImageNotFound:
-            return None
-        return dict((attrs.get("Config") or {}).get("Labels") or {})
-
     def image_id(self, tag: str) -> str | None:
         from docker.errors import ImageNotFound
 

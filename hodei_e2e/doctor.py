@@ -146,7 +146,9 @@ class Facts:
 
 
 def run_checks(config_path: Path | None, environ: Mapping[str, str]) -> list[Check]:
-    facts = Facts(environ, config_path or Path(environ.get("HODEI_E2E_CONFIG") or "e2e.yaml"))
+    from hodei_e2e.config import config_path as default_path
+
+    facts = Facts(environ, default_path(config_path, environ))
     checks: list[Check] = []
 
     def add(name: str, check: Callable[[], Check | list[Check]]) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from hodei_e2e.config import Config, ServiceConfig, SuiteConfig, load_config
+from hodei_e2e.config import Config, ServiceConfig, SuiteConfig, config_path, load_config
 from hodei_e2e.console import Output
 from hodei_e2e.databases import Databases, Isolation, SuiteDatabase
 from hodei_e2e.docker import ContainerInfo, Engine
@@ -63,12 +63,6 @@ class RunOptions:
     timings: Path | None = None  # a JSON report of an earlier run, to balance shards
     list_only: bool = False
     strict: bool | None = None  # None: strict under CI
-
-
-def config_path(option: Path | None) -> Path:
-    if option is not None:
-        return option
-    return Path(os.environ.get("HODEI_E2E_CONFIG") or "e2e.yaml")
 
 
 def server_host(engine: Engine) -> str:

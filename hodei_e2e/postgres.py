@@ -313,6 +313,12 @@ class PostgresServer:
         return {str(name): str(comment) for name, comment in rows}
 
 
+def address_of(engine: Engine, container_id: str, config: PostgresConfig) -> Address:
+    """Where the Postgres in `container_id` answers: its published port on 127.0.0.1."""
+    port = engine.published_port(container_id, PORT)
+    return Address("127.0.0.1", port, config.user, config.password)
+
+
 def drop_databases_at(admin_url: str, names: Sequence[str]) -> None:
     """Drop `names` on the server at `admin_url` (the watchdog's way in, with no container)."""
     import psycopg
@@ -337,8 +343,7 @@ def start_server(
     spec = ContainerSpec(labels=labels, name=name, **container_spec_args(config))
     container = engine.create(spec)
     on_created(container)
-    port = engine.published_port(container.id, PORT)
-    address = Address("127.0.0.1", port, config.user, config.password)
+    address = address_of(engine, container.id, config)
 
     def alive() -> bool:
         found = engine.find(container.id)

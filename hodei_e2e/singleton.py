@@ -19,7 +19,7 @@ from hodei_e2e import leases
 from hodei_e2e.config import PostgresConfig
 from hodei_e2e.docker import ContainerInfo, Engine, NameConflict
 from hodei_e2e.errors import InfrastructureError
-from hodei_e2e.postgres import PORT, Address, PostgresServer, start_server, wait_ready
+from hodei_e2e.postgres import PostgresServer, address_of, start_server, wait_ready
 
 MAX_REUSE = f"{ident.LABEL}.max-reuse"
 HEALTH_TIMEOUT = 2.0
@@ -167,8 +167,7 @@ def _try_existing(
             return current.status
         time.sleep(0.05)
     try:
-        port = engine.published_port(container.id, PORT)
-        address = Address("127.0.0.1", port, config.user, config.password)
+        address = address_of(engine, container.id, config)
         server = PostgresServer(address, container)
         if young:
             wait_ready(
