@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from hodei_e2e.config import Config, ServiceConfig, SuiteConfig, config_path, load_config
 from hodei_e2e.console import Output
-from hodei_e2e.databases import Databases, Isolation, SuiteDatabase
+from hodei_e2e.databases import Databases, Isolation
 from hodei_e2e.docker import ContainerInfo, Engine
 from hodei_e2e.environment import RunFacts, suite_environment
 from hodei_e2e.errors import E2EError, ExitCode, Interrupted
@@ -122,7 +122,6 @@ class SuiteHooks:
         self.started = board.started
         self.output = board.output
         self._board_finished = board.finished
-        self._databases: dict[str, SuiteDatabase] = {}
 
     def finished(self, result: SuiteResult) -> None:
         self._board_finished(result)
@@ -151,15 +150,17 @@ class SuiteHooks:
             suite_env=suite.env,
             exports=exports,
         )
-        self._databases[database.name] = database
         return Prepared(env=env, database=database.name)
 
     def release(self, _suite: SuiteConfig, prepared: Prepared) -> None:
-        database = self._databases.pop(prepared.database or "", None)
-        if database is None or self.run.options.keep or self.run.databases is None:
+        databases = self.run.databases
+        if databases is None or self.run.options.keep:
+            return
+        database = databases.live.get(prepared.database or "")
+        if database is None:
             return
         try:
-            self.run.databases.drop(database)
+            databases.drop(database)
         except E2EError as error:  # the teardown tries again; the suite's result stands
             self.run.out.warn(error.message)
 
