@@ -100,7 +100,7 @@ def run(
         int, typer.Option("--verbose", "-v", count=True, help="More output (suite lines).")
     ] = 0,
     quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
-    reuse: Annotated[bool | None, typer.Option("--reuse/--no-reuse", help="Keep Postgres between runs and use it again (default: postgres.reuse).")] = None,
+    reuse: Annotated[bool | None, typer.Option("--reuse/--no-reuse", help="Keep Postgres and the services between runs and use them again (default: each one's reuse key).")] = None,
     isolation: Annotated[str, typer.Option("--isolation", help="database: a database per suite in one server; container: a server per suite.")] = "database",
     shard: Annotated[str | None, typer.Option("--shard", help="Run the K-th of N shards of the selection, e.g. 2/4.")] = None,
     timings: Annotated[Path | None, typer.Option("--timings", help="A JSON report of an earlier run: balance shards by its durations.")] = None,

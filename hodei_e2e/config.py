@@ -85,6 +85,8 @@ class ServiceConfig:
     ready: ReadyCheck | None = None
     startup_timeout: float = 30.0
     exports: Mapping[str, str] = field(default_factory=dict)
+    reuse: bool = False  # keep the container between runs, like `postgres.reuse`
+    max_reuse: float = 8 * 3600.0  # seconds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +158,7 @@ _POSTGRES_KEYS = (
 _MIGRATIONS_KEYS = ("dir", "command", "files")
 _SERVICE_KEYS = (
     "image", "port", "ports", "environment", "command", "ready", "startup_timeout", "exports",
+    "reuse", "max_reuse",
 )  # fmt: skip
 _READY_KEYS = ("exec", "tcp", "http")
 _SUITE_KEYS = ("command", "timeout", "needs", "tags", "retries", "junit", "env", "workdir")
@@ -307,6 +310,8 @@ def _service(name: str, cursor: _Cursor) -> ServiceConfig:
             "startup_timeout", _Cursor.duration, _SERVICE_DEFAULTS.startup_timeout
         ),
         exports=fields.read("exports", _Cursor.text_map, {}),
+        reuse=fields.read("reuse", _Cursor.boolean, _SERVICE_DEFAULTS.reuse),
+        max_reuse=fields.read("max_reuse", _Cursor.duration, _SERVICE_DEFAULTS.max_reuse),
     )
 
 

@@ -40,6 +40,7 @@ class ContainerInfo:
     status: str  # created, running, exited, ...
     labels: Mapping[str, str]
     created: float  # unix seconds
+    image_id: str = ""  # the image it was created from, by id ("" when unknown)
 
     @property
     def short_id(self) -> str:
@@ -365,6 +366,7 @@ class Engine:
             status=str(attrs["State"]["Status"]),
             labels=dict(attrs["Config"].get("Labels") or {}),
             created=_created(attrs["Created"]),
+            image_id=str(attrs.get("Image") or ""),
         )
 
     def find(self, container_id: str) -> ContainerInfo | None:
@@ -413,6 +415,7 @@ class Engine:
                 status=str(entry.get("State", "")),
                 labels=dict(entry.get("Labels") or {}),
                 created=float(entry.get("Created", 0)),
+                image_id=str(entry.get("ImageID") or ""),
             )
             for entry in found
         ]

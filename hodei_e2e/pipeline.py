@@ -87,7 +87,7 @@ class Run:
     logs_dir: Path
     engine: Engine | None = None
     server: PostgresServer | None = None
-    singleton: Acquired | None = None  # the reused server, when reuse is on
+    singleton: Acquired[PostgresServer] | None = None  # the reused server, when reuse is on
     template: Template | None = None
     databases: Databases | None = None
     containers: list[ContainerInfo] = field(default_factory=list)  # removed at the end
@@ -111,6 +111,10 @@ class Run:
         if self.options.isolation == "container":
             return False
         return self.config.postgres.reuse if self.options.reuse is None else self.options.reuse
+
+    def reuses(self, service: ServiceConfig) -> bool:
+        """`--reuse`/`--no-reuse` apply to every service; without them, its own `reuse`."""
+        return service.reuse if self.options.reuse is None else self.options.reuse
 
 
 class SuiteHooks:
@@ -268,11 +272,16 @@ class ServiceStart:
     started: float = field(default_factory=time.time)
     ready_at: float | None = None
     reason: str = ""
+    singleton: Acquired[ServiceHandle] | None = None  # when the service is reused
 
     def record(self) -> dict[str, object]:
+        handle = self.future.result() if self.ready_at else None
         return {
             "name": self.config.name,
             "image": self.config.image,
+            "container": handle.container.id if handle else None,
+            "reused": bool(self.singleton and self.singleton.reused),
+            "existing": bool(self.singleton and self.singleton.existing),
             "status": "ready" if self.ready_at else ("failed" if self.reason else "starting"),
             "started": round(self.started, 3),
             "ready_at": round(self.ready_at, 3) if self.ready_at else None,
@@ -281,21 +290,13 @@ class ServiceStart:
 
 
 def _begin_services(run: Run, services: Sequence[ServiceConfig]) -> None:
-    from hodei_e2e.services import start_service
-
-    assert run.engine is not None
     assert run.background is not None
-    engine, out = run.engine, run.out
+    out = run.out
 
     def start(service: ServiceConfig) -> ServiceHandle:
         entry = run.services[service.name]
         try:
-            handle = start_service(
-                engine,
-                service,
-                run.identity.labels("service"),
-                on_created=run.containers.append,
-            )
+            handle, note = _start_service(run, entry)
         except E2EError as error:
             entry.reason = error.message
             out.print(
@@ -309,7 +310,7 @@ def _begin_services(run: Run, services: Sequence[ServiceConfig]) -> None:
         entry.ready_at = time.time()
         out.print(
             f"✓ service {service.name} ({entry.ready_at - entry.started:.2f}s): "
-            f"{service.image}, ready",
+            f"{service.image}, {note}",
             style="green",
         )
         return handle
@@ -319,6 +320,30 @@ def _begin_services(run: Run, services: Sequence[ServiceConfig]) -> None:
         run.services[service.name].future = run.background.submit(
             lambda service=service: start(service)  # type: ignore[misc]
         )
+
+
+def _start_service(run: Run, entry: ServiceStart) -> tuple[ServiceHandle, str]:
+    """The service ready, reused or fresh, and a note on which; runs in the background."""
+    from hodei_e2e import singleton
+    from hodei_e2e.services import start_service
+
+    assert run.engine is not None
+    assert run.background is not None
+    service, cancelled = entry.config, run.background.cancelled.is_set
+    if run.reuses(service):
+        recipe = singleton.ServiceRecipe(service, run.engine, cancelled)
+        entry.singleton = singleton.acquire(
+            run.engine, recipe, run.identity, on_fresh=run.containers.append
+        )
+        return entry.singleton.resource, entry.singleton.note
+    handle = start_service(
+        run.engine,
+        service,
+        run.identity.labels("service"),
+        on_created=run.containers.append,
+        cancelled=cancelled,
+    )
+    return handle, "ready"
 
 
 def _service_exports(run: Run, suite: SuiteConfig) -> dict[str, str]:
@@ -434,14 +459,11 @@ def _provision_postgres(run: Run) -> tuple[PostgresServer, str]:
     if run.reuse:
         from hodei_e2e import singleton
 
+        recipe = singleton.PostgresRecipe(config, run.engine, run.background.cancelled.is_set)
         run.singleton = singleton.acquire(
-            run.engine,
-            config,
-            run.identity,
-            on_fresh=run.containers.append,
-            cancelled=run.background.cancelled.is_set,
+            run.engine, recipe, run.identity, on_fresh=run.containers.append
         )
-        server = run.singleton.server
+        server = run.singleton.resource
         return server, f"127.0.0.1:{server.address.port}, {run.singleton.note}"
     server = start_server(
         run.engine,
@@ -545,6 +567,9 @@ def _teardown(run: Run, guard: SignalGuard) -> None:
             run.server.close()
         if run.singleton is not None:
             run.singleton.release()
+        for entry in run.services.values():
+            if entry.singleton is not None:
+                entry.singleton.release()
         if run.options.keep:
             _print_keep(run)
         elif run.containers:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hodei_e2e.config import Config, ReadyCheck, ServiceConfig, SuiteConfig
-from hodei_e2e.docker import ContainerInfo, ContainerSpec, Engine
+from hodei_e2e.docker import ContainerInfo, ContainerSpec, Engine, NameConflict
 from hodei_e2e.environment import render
 from hodei_e2e.errors import ConfigError, InfrastructureError
 
@@ -91,11 +91,14 @@ def start_service(
     labels: Mapping[str, str],
     *,
     on_created: Callable[[ContainerInfo], None],
+    name: str | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> ServiceHandle:
     """Create the service's container and wait until its readiness check passes.
 
     Raises `InfrastructureError` naming the service, with its last log lines as the detail,
-    when it exits or is not ready within `startup_timeout`; `ConfigError` for a bad template.
+    when it exits or is not ready within `startup_timeout`; `ConfigError` for a bad template;
+    `NameConflict` when `name` is taken.
     """
     _check_templates(service)
     started = time.time()
@@ -105,22 +108,41 @@ def start_service(
         command=service.command,
         environment=service.environment,
         ports=service.ports,
+        name=name,
     )
     try:
         container = engine.create(spec)
+    except NameConflict:
+        raise
     except InfrastructureError as error:
         raise InfrastructureError(
             f"service {service.name}: {error.message}", detail=error.detail
         ) from None
     on_created(container)
-    deadline = time.monotonic() + service.startup_timeout
+    return await_service(
+        engine, service, container, service.startup_timeout, started=started, cancelled=cancelled
+    )
+
+
+def await_service(
+    engine: Engine,
+    service: ServiceConfig,
+    container: ContainerInfo,
+    timeout: float,
+    *,
+    started: float | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> ServiceHandle:
+    """Poll the readiness check of the service in `container` for up to `timeout` seconds."""
+    _check_templates(service)
+    started = time.time() if started is None else started
+    deadline = time.monotonic() + timeout
     try:
         ports = {port: engine.published_port(container.id, port) for port in service.ports}
     except InfrastructureError as error:  # it exited before its ports were published
         exited = _exit_of(engine, container)
         raise _failure(engine, service, container, error.message, exited) from None
     probe = _probe(engine, service, container.id, ports)
-    last = "no check made"
     while True:
         remaining = deadline - time.monotonic()
         why = probe(max(0.2, min(CHECK_TIMEOUT, remaining)))
@@ -134,12 +156,13 @@ def start_service(
                 ready_at=time.time(),
                 templates=service.exports,
             )
-        last = why
         exited = _exit_of(engine, container)
         if exited is not None:
-            raise _failure(engine, service, container, last, exited)
+            raise _failure(engine, service, container, why, exited)
         if time.monotonic() >= deadline:
-            raise _failure(engine, service, container, last, timeout=service.startup_timeout)
+            raise _failure(engine, service, container, why, timeout=timeout)
+        if cancelled():
+            raise InfrastructureError(f"service {service.name}: start cancelled")
         time.sleep(POLL_INTERVAL)
 
 

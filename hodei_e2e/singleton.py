@@ -1,9 +1,13 @@
-"""The reusable Postgres singleton: found again by its labels and configuration hash,
-health-checked before use, replaced when unhealthy or older than `max_reuse`.
+"""Reusable singletons: the Postgres server, and any service with `reuse`. Each is found again
+by its labels and a hash of its configuration, health-checked before use, and replaced when it
+is unhealthy, was made from an image the tag no longer points to, or is older than `max_reuse`.
 
 Exactly one container per configuration: it has a fixed name, so a second run creating it at
 the same moment gets a name conflict, and then finds it and waits until it is ready. A run
-holds a lease (`leases.py`) while it uses the server, and nothing removes a leased server.
+holds a lease (`leases.py`) while it uses the container, and nothing removes a leased one.
+
+What differs between Postgres and a service (how to start one, how to tell it is healthy) is a
+`Recipe`; the rules above are written once, here.
 """
 
 from __future__ import annotations
@@ -11,23 +15,60 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from hodei_e2e import identity as ident
 from hodei_e2e import leases
-from hodei_e2e.config import PostgresConfig
+from hodei_e2e.config import PostgresConfig, ServiceConfig
 from hodei_e2e.docker import ContainerInfo, Engine, NameConflict
 from hodei_e2e.errors import InfrastructureError
 from hodei_e2e.postgres import PostgresServer, address_of, start_server, wait_ready
+from hodei_e2e.services import ServiceHandle, await_service, start_service
 
 MAX_REUSE = f"{ident.LABEL}.max-reuse"
 HEALTH_TIMEOUT = 2.0
 
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+OnCreated = Callable[[ContainerInfo], None]
+
+
+class Recipe(Protocol[T_co]):
+    """One kind of reusable container."""
+
+    @property
+    def role(self) -> ident.Role: ...
+    @property
+    def label(self) -> str: ...  # in the container's name: "postgres", or the service's name
+    @property
+    def image(self) -> str: ...
+    @property
+    def startup_timeout(self) -> float: ...
+    @property
+    def max_reuse(self) -> float: ...
+
+    def material(self) -> Mapping[str, object]:
+        """What makes two containers interchangeable (hashed: secrets may be in it)."""
+        ...
+
+    def start(self, labels: Mapping[str, str], *, name: str | None, on_created: OnCreated) -> T_co:
+        """Create a container and wait until it is ready."""
+        ...
+
+    def attach(self, container: ContainerInfo, *, starting: bool, timeout: float) -> T_co:
+        """The running `container`, checked: waited for up to `timeout` when it is `starting`
+        (another run is creating it), else one quick health check. Raises
+        `InfrastructureError` saying why it cannot be used."""
+        ...
+
+    def cancelled(self) -> bool: ...
+
 
 @dataclass
-class Acquired:
-    server: PostgresServer
+class Acquired(Generic[T]):
+    resource: T
     reused: bool  # True: the container outlives the run
     note: str
     lease: leases.Lease | None = None
@@ -39,29 +80,22 @@ class Acquired:
             self.lease = None
 
 
-def config_hash(project: str, config: PostgresConfig) -> str:
-    """What makes two servers interchangeable: never silently a different one."""
-    material = {
-        "project": project,
-        "image": config.image,
-        "user": config.user,
-        "password": hashlib.sha256(config.password.encode()).hexdigest(),
-        "settings": dict(sorted(config.settings.items())),
-        "tmpfs": config.tmpfs,
-    }
+def config_hash(project: str, recipe: Recipe[object]) -> str:
+    """Never silently a different container: every setting that shapes it is in the hash."""
+    material = {"project": project, "role": recipe.role, **recipe.material()}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def container_name(project: str, digest: str) -> str:
-    return f"hodei-e2e-{project}-postgres-{digest[:12]}"
+def container_name(project: str, label: str, digest: str) -> str:
+    return f"hodei-e2e-{project}-{label}-{digest[:12]}"
 
 
-def find(engine: Engine, project: str, digest: str) -> ContainerInfo | None:
+def find(engine: Engine, project: str, role: ident.Role, digest: str) -> ContainerInfo | None:
     found = engine.containers(
         {
             ident.LABEL: "true",
             ident.PROJECT: project,
-            ident.ROLE: "postgres",
+            ident.ROLE: role,
             ident.REUSE: "true",
             ident.CONFIG_HASH: digest,
         }
@@ -74,23 +108,18 @@ def age(container: ContainerInfo) -> float:
 
 
 def acquire(
-    engine: Engine,
-    config: PostgresConfig,
-    identity: ident.RunIdentity,
-    *,
-    on_fresh: Callable[[ContainerInfo], None],
-    cancelled: Callable[[], bool] = lambda: False,
-) -> Acquired:
-    """A ready server for this configuration: reused when healthy, created when missing.
+    engine: Engine, recipe: Recipe[T], identity: ident.RunIdentity, *, on_fresh: OnCreated
+) -> Acquired[T]:
+    """A ready container for this configuration: reused when healthy, created when missing.
 
-    The lease is taken first and held throughout, so that no other run replaces the server
+    The lease is taken first and held throughout, so that no other run replaces the container
     while this one creates or checks it. `on_fresh` is told of a container that is this run's
-    alone (the fallback), so that the run removes it at its end like any non-reused server."""
-    digest = config_hash(identity.project, config)
-    name = container_name(identity.project, digest)
+    alone (the fallback), so that the run removes it at its end like any other of its own."""
+    digest = config_hash(identity.project, recipe)
+    name = container_name(identity.project, recipe.label, digest)
     lease = leases.Lease(name)
     try:
-        return _acquire(engine, config, identity, name, lease, on_fresh, cancelled)
+        return _acquire(engine, recipe, identity, digest, name, lease, on_fresh)
     except BaseException:
         lease.release()
         raise
@@ -98,90 +127,211 @@ def acquire(
 
 def _acquire(
     engine: Engine,
-    config: PostgresConfig,
+    recipe: Recipe[T],
     identity: ident.RunIdentity,
+    digest: str,
     name: str,
     lease: leases.Lease,
-    on_fresh: Callable[[ContainerInfo], None],
-    cancelled: Callable[[], bool],
-) -> Acquired:
-    digest = config_hash(identity.project, config)
+    on_fresh: OnCreated,
+) -> Acquired[T]:
     labels = {
-        **identity.labels("postgres", reuse=True, config_hash=digest),
-        MAX_REUSE: str(int(config.max_reuse)),
+        **identity.labels(recipe.role, reuse=True, config_hash=digest),
+        MAX_REUSE: str(int(recipe.max_reuse)),
     }
-    deadline = time.monotonic() + config.startup_timeout
+    deadline = time.monotonic() + recipe.startup_timeout
     replaced = ""
     while True:
-        existing = find(engine, identity.project, digest)
+        existing = find(engine, identity.project, recipe.role, digest)
         if existing is None:
             try:
-                server = start_server(engine, config, labels, name=name, cancelled=cancelled)
+                resource = _create(engine, recipe, labels, name)
             except NameConflict:
                 if time.monotonic() > deadline:
                     raise InfrastructureError(
-                        f"another run kept creating {name} for {config.startup_timeout:g}s"
+                        f"another run kept creating {name} for {recipe.startup_timeout:g}s"
                     ) from None
                 time.sleep(0.05)  # another run is creating it: find it on the next pass
                 continue
-            return Acquired(server, reused=True, note=f"created{replaced}", lease=lease)
-        outcome = _try_existing(engine, config, existing, cancelled)
-        if isinstance(outcome, PostgresServer):
-            if age(existing) <= config.max_reuse:
+            return Acquired(resource, reused=True, note=f"created{replaced}", lease=lease)
+        outcome = _try_existing(engine, recipe, existing)
+        if not isinstance(outcome, str):
+            if age(existing) <= recipe.max_reuse:
                 note = f"reused, up {age(existing):.0f}s{replaced}"
                 return Acquired(outcome, reused=True, note=note, lease=lease, existing=True)
             if lease.others_hold():
                 note = "reused past max_reuse: another run holds it"
                 return Acquired(outcome, reused=True, note=note, lease=lease, existing=True)
-            outcome = f"older than max_reuse ({config.max_reuse:g}s)"
+            outcome = f"older than max_reuse ({recipe.max_reuse:g}s)"
         if lease.others_hold():
             lease.release()
-            server = start_server(
-                engine,
-                config,
-                identity.labels("postgres"),
-                on_created=on_fresh,
-                cancelled=cancelled,
-            )
+            resource = recipe.start(identity.labels(recipe.role), name=None, on_created=on_fresh)
             return Acquired(
-                server, reused=False, note=f"fresh server: the reused one is {outcome} and in use"
+                resource, reused=False, note=f"fresh: the reused one is {outcome} and in use"
             )
         engine.remove([existing.id])
         replaced = f" (replaced one that was {outcome})"
 
 
-def _try_existing(
-    engine: Engine, config: PostgresConfig, container: ContainerInfo, cancelled: Callable[[], bool]
-) -> PostgresServer | str:
-    """The existing server, ready, or why it cannot be used. One created moments ago may still
-    be starting (another run is creating it): it gets the time a start would get."""
-    deadline = time.monotonic() + config.startup_timeout
-    young = age(container) < config.startup_timeout
+def _create(engine: Engine, recipe: Recipe[T], labels: Mapping[str, str], name: str) -> T:
+    """Start the named container; one that never gets ready is removed, not left to the next
+    run (the lease keeps any other run from using it meanwhile)."""
+    created: list[ContainerInfo] = []
+    try:
+        return recipe.start(labels, name=name, on_created=created.append)
+    except BaseException:
+        if created:
+            engine.remove([created[0].id])
+        raise
+
+
+def _try_existing(engine: Engine, recipe: Recipe[T], container: ContainerInfo) -> T | str:
+    """The existing container, ready, or why it cannot be used. One created moments ago may
+    still be starting (another run is creating it): it gets the time a start would get."""
+    deadline = time.monotonic() + recipe.startup_timeout
+    starting = age(container) < recipe.startup_timeout
     while True:
         current = engine.find(container.id)
         if current is None:
             return "gone"
         if current.status == "running":
             break
-        if current.status != "created" or not young or time.monotonic() > deadline:
+        if current.status != "created" or not starting or time.monotonic() > deadline:
             return current.status
+        _check_cancelled(recipe)
         time.sleep(0.05)
+    stale = _image_changed(engine, recipe.image, current)
+    if stale:
+        return stale
+    timeout = max(1.0, deadline - time.monotonic()) if starting else HEALTH_TIMEOUT
     try:
-        address = address_of(engine, container.id, config)
-        server = PostgresServer(address, container)
-        if young:
+        return recipe.attach(current, starting=starting, timeout=timeout)
+    except InfrastructureError as error:
+        _check_cancelled(recipe)  # a cancelled wait says nothing of the container's health
+        return f"unhealthy ({error.message})"
+
+
+def _check_cancelled(recipe: Recipe[object]) -> None:
+    if recipe.cancelled():
+        raise InfrastructureError(f"{recipe.label}: start cancelled")
+
+
+def _image_changed(engine: Engine, image: str, container: ContainerInfo) -> str | None:
+    """Like `docker compose up`: a container whose image the tag no longer names is stale."""
+    current = engine.image_id(image)
+    if current and container.image_id and current != container.image_id:
+        return f"made from an older {image}"
+    return None
+
+
+# -- Recipes ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostgresRecipe:
+    config: PostgresConfig
+    engine: Engine
+    cancelled: Callable[[], bool] = lambda: False
+    role: ident.Role = "postgres"
+    label: str = "postgres"
+
+    @property
+    def image(self) -> str:
+        return self.config.image
+
+    @property
+    def startup_timeout(self) -> float:
+        return self.config.startup_timeout
+
+    @property
+    def max_reuse(self) -> float:
+        return self.config.max_reuse
+
+    def material(self) -> Mapping[str, object]:
+        config = self.config
+        return {
+            "image": config.image,
+            "user": config.user,
+            "password": hashlib.sha256(config.password.encode()).hexdigest(),
+            "settings": dict(sorted(config.settings.items())),
+            "tmpfs": config.tmpfs,
+        }
+
+    def start(
+        self, labels: Mapping[str, str], *, name: str | None, on_created: OnCreated
+    ) -> PostgresServer:
+        return start_server(
+            self.engine,
+            self.config,
+            labels,
+            name=name,
+            on_created=on_created,
+            cancelled=self.cancelled,
+        )
+
+    def attach(self, container: ContainerInfo, *, starting: bool, timeout: float) -> PostgresServer:
+        engine = self.engine
+        server = PostgresServer(address_of(engine, container.id, self.config), container)
+        if starting:
             wait_ready(
-                address,
-                max(1.0, deadline - time.monotonic()),
+                server.address,
+                timeout,
                 alive=lambda: _running(engine, container.id),
                 logs=lambda: engine.logs_tail(container.id, 30),
-                cancelled=cancelled,
+                cancelled=self.cancelled,
             )
-        elif not server.query_ok(HEALTH_TIMEOUT):
-            return "unhealthy (no answer to a query)"
-    except InfrastructureError as error:
-        return f"unhealthy ({error.message})"
-    return server
+        elif not server.query_ok(timeout):
+            raise InfrastructureError("no answer to a query")
+        return server
+
+
+@dataclass(frozen=True)
+class ServiceRecipe:
+    config: ServiceConfig
+    engine: Engine
+    cancelled: Callable[[], bool] = lambda: False
+    role: ident.Role = "service"
+
+    @property
+    def label(self) -> str:
+        return self.config.name
+
+    @property
+    def image(self) -> str:
+        return self.config.image
+
+    @property
+    def startup_timeout(self) -> float:
+        return self.config.startup_timeout
+
+    @property
+    def max_reuse(self) -> float:
+        return self.config.max_reuse
+
+    def material(self) -> Mapping[str, object]:
+        config = self.config
+        return {
+            "service": config.name,
+            "image": config.image,
+            "command": list(config.command) if config.command is not None else None,
+            "environment": dict(sorted(config.environment.items())),
+            "ports": list(config.ports),
+        }
+
+    def start(
+        self, labels: Mapping[str, str], *, name: str | None, on_created: OnCreated
+    ) -> ServiceHandle:
+        return start_service(
+            self.engine,
+            self.config,
+            labels,
+            name=name,
+            on_created=on_created,
+            cancelled=self.cancelled,
+        )
+
+    def attach(self, container: ContainerInfo, *, starting: bool, timeout: float) -> ServiceHandle:
+        del starting  # the readiness check is the health check: only the time given differs
+        return await_service(self.engine, self.config, container, timeout, cancelled=self.cancelled)
 
 
 def _running(engine: Engine, container_id: str) -> bool:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 SESSION_LABEL = "hodei-e2e-tests.session"  # tests/conftest.py's leak check knows it
 TEST_PROJECT = "hodei-e2e-tests.project"  # ours: what a test's finalizer removes by
 
@@ -47,6 +49,7 @@ class Scrub:
     projects: set[str] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
     finalizers: list[Callable[[], None]] = field(default_factory=list)
+    images: set[str] = field(default_factory=set)  # removed after the containers
 
     def finish(self) -> None:
         for process in self.cli.started[self.first :]:
@@ -62,6 +65,20 @@ class Scrub:
                 ids.update(listed.stdout.split())
         if ids:
             docker("rm", "-f", "-v", *ids, check=False)
+        if self.images:
+            docker("rmi", "-f", *self.images, check=False)
+
+
+def add_services(config: Any, services: dict[str, Any]) -> None:
+    """`cli.write_config` writes no `services:`; put them in, before `suites:`."""
+    doc = yaml.safe_load(config.path.read_text(encoding="utf-8"))
+    suites = doc.pop("suites")
+    defaults = doc.pop("defaults", None)
+    doc["services"] = services
+    doc["suites"] = suites
+    if defaults is not None:
+        doc["defaults"] = defaults
+    config.path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
 
 
 def process_alive(pid: int) -> bool:

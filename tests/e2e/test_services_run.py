@@ -11,30 +11,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from support import script
+from support import add_services, script
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 
 REPO = Path(__file__).resolve().parents[2]
 
 STUCK_LOG = "stuck: waiting for a licence server (hodei-test)"
-
-
-def add_services(config: Any, services: dict[str, Any]) -> None:
-    """`cli.write_config` writes no `services:`; put them in, before `suites:`."""
-    doc = yaml.safe_load(config.path.read_text(encoding="utf-8"))
-    suites = doc.pop("suites")
-    defaults = doc.pop("defaults", None)
-    doc["services"] = services
-    doc["suites"] = suites
-    if defaults is not None:
-        doc["defaults"] = defaults
-    config.path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
 
 
 def run(cli: Any, root: Path, *args: str, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
@@ -189,6 +178,23 @@ def test_strict_is_the_default_under_ci_and_no_strict_turns_it_off(
     relaxed, report = run(cli, tmp_path, "--no-strict", env={"CI": "true"})
     assert relaxed.code == 0, relaxed.explain()
     assert by_name(report["suites"])["needs-stuck"]["status"] == "skipped"
+
+
+def test_ctrl_c_while_a_service_starts_stops_at_once_and_leaves_nothing(
+    cli: Any, engine: Any, base_image: str, tmp_path: Path, docker_ps: Any
+) -> None:
+    """A service given a minute to get ready must not hold a Ctrl-C for that minute."""
+    slow = {**stuck_service(base_image), "startup_timeout": "60s"}
+    config = cli.write_config(tmp_path, {"needs-slow": {"command": "true", "needs": ["slow"]}})
+    add_services(config, {"slow": slow})
+    process = cli.start("run", "--no-strict", cwd=tmp_path, unset=("CI",))
+    label = f"io.hodei.e2e.project={config.project}"
+    process.wait_for(lambda: docker_ps(label, "io.hodei.e2e.role=service"), "the service")
+    time.sleep(0.5)  # its readiness check is being polled now
+    process.send(signal.SIGINT)
+    result = process.wait(timeout=30)  # far less than the service's 60 s
+    assert result.code == 130, result.explain()
+    assert docker_ps(label) == [], "the starting service was left behind"
 
 
 # -- only what the selected suites need ------------------------------------------------------------

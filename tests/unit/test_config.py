@@ -569,6 +569,28 @@ def test_service_without_image(tmp_path: Path) -> None:
     assert message == "FILE:2: services.redis: missing required key 'image'"
 
 
+def test_service_reuse_and_max_reuse(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """\
+        services:
+          cache: {image: redis, reuse: true, max_reuse: 2h}
+          queue: {image: rabbitmq}
+        suites: {a: {command: x, needs: [cache, queue]}}
+        """,
+    )
+    cache, queue = config.services["cache"], config.services["queue"]
+    assert (cache.reuse, cache.max_reuse) == (True, 7200.0)
+    assert (queue.reuse, queue.max_reuse) == (False, 8 * 3600.0)
+
+
+def test_service_reuse_must_be_a_boolean(tmp_path: Path) -> None:
+    message = error_of(
+        tmp_path, "services:\n  redis: {image: redis, reuse: often}\nsuites: {a: x}\n"
+    )
+    assert message.startswith("FILE:2: services.redis.reuse: expected "), message
+
+
 def test_migrations_with_both_dir_and_command(tmp_path: Path) -> None:
     message = error_of(
         tmp_path,
