@@ -151,3 +151,19 @@ def test_no_reuse_overrides_the_service_setting(
     assert record["reused"] is False, record
     assert state(record["container"]) is None, "--no-reuse left the service running"
     assert project.containers() == []
+
+
+def test_reusable_service_that_never_gets_ready_is_not_kept(
+    cli: Any, engine: Any, base_image: str, tmp_path: Path, scrub: Scrub
+) -> None:
+    """A singleton that failed its first start must not wait for the next run to be judged."""
+    never = ["sh", "-c", "echo listening nowhere; exec sleep 600"]
+    project = Project(cli, tmp_path, scrub, base_image, command=never, startup_timeout="2s")
+    report = tmp_path / "never.json"
+    result = cli.run("run", "--no-strict", "--json", str(report), cwd=tmp_path, env={"RUN_NO": "1"})
+    assert result.code == 0, result.explain()
+    doc = json.loads(report.read_text())
+    assert doc["suites"][0]["status"] == "skipped", doc["suites"]
+    assert doc["services"][0]["status"] == "failed", doc["services"]
+    assert "listening nowhere" in result.stderr, result.explain()
+    assert project.containers() == [], "the failed reusable service was left behind"
