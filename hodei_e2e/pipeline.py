@@ -241,10 +241,11 @@ class Background:
     `threading` wait corrupts its lock. `close()` cancels and waits, so that the teardown
     sees every container a background task created."""
 
-    def __init__(self, guard: SignalGuard) -> None:
+    def __init__(self, guard: SignalGuard, tasks: int) -> None:
         self.guard = guard
         self.cancelled = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="startup")
+        # A thread per task: every service starts at once, however many there are.
+        self._pool = ThreadPoolExecutor(max_workers=max(1, tasks), thread_name_prefix="startup")
 
     def submit(self, task: Callable[[], T]) -> Future[T]:
         return self._pool.submit(task)
@@ -295,6 +296,7 @@ def _begin_services(run: Run, services: Sequence[ServiceConfig]) -> None:
 
     def start(service: ServiceConfig) -> ServiceHandle:
         entry = run.services[service.name]
+        entry.started = time.time()  # when it really starts, not when it was queued
         try:
             handle, note = _start_service(run, entry)
         except E2EError as error:
@@ -374,7 +376,7 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         preflight(engine, config, services=services)
         host = server_host(engine)
         note.text = f"engine {engine.server_version()}, server host {host}"
-    run.background = Background(guard)
+    run.background = Background(guard, tasks=1 + len(services))
     postgres = None
     if run.options.isolation == "database":
         begun = time.time()

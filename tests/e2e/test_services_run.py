@@ -115,6 +115,22 @@ def test_postgres_and_two_services_start_concurrently(
     assert latest_start < earliest_ready, intervals
 
 
+def test_five_services_start_at_once_too(
+    cli: Any, engine: Any, base_image: str, tmp_path: Path
+) -> None:
+    """No pool size caps how many services start together."""
+    names = [f"web{n}" for n in range(5)]
+    config = cli.write_config(tmp_path, {"all": {"command": "true", "needs": names}})
+    add_services(config, {name: web_service(base_image) for name in names})
+    result, report = run(cli, tmp_path)
+    assert result.code == 0, result.explain()
+    services = by_name(report["services"])
+    assert sorted(services) == names, report["services"]
+    latest_start = max(record["started"] for record in services.values())
+    earliest_ready = min(record["ready_at"] for record in services.values())
+    assert latest_start < earliest_ready, services
+
+
 def test_progress_and_time_to_ready_are_shown(
     cli: Any, engine: Any, redis_image: str, tmp_path: Path
 ) -> None:
