@@ -332,8 +332,13 @@ def _start_service(run: Run, entry: ServiceStart) -> tuple[ServiceHandle, str]:
     assert run.engine is not None
     assert run.background is not None
     service, cancelled = entry.config, run.background.cancelled.is_set
+
+    def progress(waited: float, why: str) -> None:
+        run.out.print(f"… service {service.name} not ready after {waited:.0f}s: {why}")
+
+    run.out.detail(f"  service {service.name}: starting {service.image}")
     if run.reuses(service):
-        recipe = singleton.ServiceRecipe(service, run.engine, cancelled)
+        recipe = singleton.ServiceRecipe(service, run.engine, cancelled, progress)
         entry.singleton = singleton.acquire(
             run.engine, recipe, run.identity, on_fresh=run.containers.append
         )
@@ -344,6 +349,7 @@ def _start_service(run: Run, entry: ServiceStart) -> tuple[ServiceHandle, str]:
         run.identity.labels("service"),
         on_created=run.containers.append,
         cancelled=cancelled,
+        progress=progress,
     )
     return handle, "ready"
 

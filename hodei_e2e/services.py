@@ -37,10 +37,12 @@ from hodei_e2e.errors import ConfigError, InfrastructureError
 HOST = "127.0.0.1"
 POLL_INTERVAL = 0.05  # seconds between two failed checks
 CHECK_TIMEOUT = 2.0  # at most this long for one check
+PROGRESS_EVERY = 5.0  # seconds between two "not ready yet" reports
 PROXY_WINDOW = 0.25  # a proxied connection closed within this long: nothing listens yet
 LOG_LINES = 30
 
 Probe = Callable[[float], str | None]  # timeout -> None when ready, else why not
+Progress = Callable[[float, str], None]  # (seconds waited, why not ready yet)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ def start_service(
     on_created: Callable[[ContainerInfo], None],
     name: str | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    progress: Progress | None = None,
 ) -> ServiceHandle:
     """Create the service's container and wait until its readiness check passes.
 
@@ -120,7 +123,13 @@ def start_service(
         ) from None
     on_created(container)
     return await_service(
-        engine, service, container, service.startup_timeout, started=started, cancelled=cancelled
+        engine,
+        service,
+        container,
+        service.startup_timeout,
+        started=started,
+        cancelled=cancelled,
+        progress=progress,
     )
 
 
@@ -132,11 +141,14 @@ def await_service(
     *,
     started: float | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    progress: Progress | None = None,
 ) -> ServiceHandle:
-    """Poll the readiness check of the service in `container` for up to `timeout` seconds."""
+    """Poll the readiness check of the service in `container` for up to `timeout` seconds,
+    telling `progress` every `PROGRESS_EVERY` seconds why it is not ready yet."""
     _check_templates(service)
     started = time.time() if started is None else started
     deadline = time.monotonic() + timeout
+    report_at = time.monotonic() + PROGRESS_EVERY
     try:
         ports = {port: engine.published_port(container.id, port) for port in service.ports}
     except InfrastructureError as error:  # it exited before its ports were published
@@ -163,6 +175,9 @@ def await_service(
             raise _failure(engine, service, container, why, timeout=timeout)
         if cancelled():
             raise InfrastructureError(f"service {service.name}: start cancelled")
+        if progress is not None and time.monotonic() >= report_at:
+            report_at += PROGRESS_EVERY
+            progress(time.time() - started, why)
         time.sleep(POLL_INTERVAL)
 
 

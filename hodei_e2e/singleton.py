@@ -25,7 +25,7 @@ from hodei_e2e.config import PostgresConfig, ServiceConfig
 from hodei_e2e.docker import ContainerInfo, Engine, NameConflict
 from hodei_e2e.errors import InfrastructureError
 from hodei_e2e.postgres import PostgresServer, address_of, start_server, wait_ready
-from hodei_e2e.services import ServiceHandle, await_service, start_service
+from hodei_e2e.services import Progress, ServiceHandle, await_service, start_service
 
 MAX_REUSE = f"{ident.LABEL}.max-reuse"
 HEALTH_TIMEOUT = 2.0
@@ -289,6 +289,7 @@ class ServiceRecipe:
     config: ServiceConfig
     engine: Engine
     cancelled: Callable[[], bool] = lambda: False
+    progress: Progress | None = None
     role: ident.Role = "service"
 
     @property

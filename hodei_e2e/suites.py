@@ -192,22 +192,31 @@ class SuiteRunner:
         if reason:
             status = Status.INTERRUPTED if self._stop.is_set() else Status.SKIPPED
             return SuiteResult(suite.name, status, reason=reason)
-        started = time.time()
-        clock = time.monotonic()
+        # The suite's time runs from its first start, once its database and services are
+        # there: waiting for them is not the suite's own time.
+        began: list[tuple[float, float]] = []  # (unix, monotonic)
         result = SuiteResult(suite.name, Status.ERROR)
         with log_path.open("w", encoding="utf-8") as log:
             for attempt in range(1, suite.retries + 2):
                 if attempt > 1:
                     log.write(f"\n--- hodei-e2e: attempt {attempt} of {suite.retries + 1} ---\n")
-                result = self._attempt(suite, attempt, log, log_path)
+                result = self._attempt(suite, attempt, log, log_path, began)
                 if result.status in (Status.PASSED, Status.SKIPPED, Status.INTERRUPTED):
                     break
                 if self._stop.is_set():
                     break
+        if not began:
+            return result
+        started, clock = began[0]
         return replace(result, started=started, duration=time.monotonic() - clock)
 
     def _attempt(
-        self, suite: SuiteConfig, attempt: int, log: IO[str], log_path: Path
+        self,
+        suite: SuiteConfig,
+        attempt: int,
+        log: IO[str],
+        log_path: Path,
+        began: list[tuple[float, float]],
     ) -> SuiteResult:
         try:
             prepared = self.hooks.prepare(suite)
@@ -215,6 +224,8 @@ class SuiteRunner:
             return SuiteResult(suite.name, Status.SKIPPED, reason=str(skip))
         except Exception as error:  # noqa: BLE001 - reported as this suite's error
             return SuiteResult(suite.name, Status.ERROR, reason=masker(str(error)))
+        if not began:
+            began.append((time.time(), time.monotonic()))
         try:
             self.hooks.started(suite, attempt)
             outcome = self._execute(suite, prepared, log)

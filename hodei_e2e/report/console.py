@@ -105,7 +105,8 @@ def _line(result: SuiteResult) -> str:
     counts = f", {result.counts}" if result.counts else ""
     reason = f" ({result.reason})" if result.reason else ""
     mark, status = MARK[result.status], result.status.value
-    return f"{mark} {result.name} {status} in {result.duration:.2f}s{counts}{reason}"
+    took = f" in {result.duration:.2f}s" if result.started is not None else ""  # it never ran
+    return f"{mark} {result.name} {status}{took}{counts}{reason}"
 
 
 def print_summary(out: Output, results: Sequence[SuiteResult], wall: float) -> None:
@@ -126,7 +127,7 @@ def print_summary(out: Output, results: Sequence[SuiteResult], wall: float) -> N
         table.add_row(
             result.name,
             f"{MARK[result.status]} {result.status.value}",
-            f"{result.duration:.2f}s",
+            f"{result.duration:.2f}s" if result.started is not None else "",
             str(result.counts) if result.counts else "",
             result.database or "",
             result.reason,

@@ -144,6 +144,28 @@ def test_progress_and_time_to_ready_are_shown(
     ), result.stderr
 
 
+def test_a_slow_service_reports_why_it_is_not_ready_yet(
+    cli: Any, engine: Any, base_image: str, tmp_path: Path
+) -> None:
+    slow = {
+        **web_service(base_image),
+        "command": [
+            "sh",
+            "-c",
+            "sleep 6; mkdir /w; echo ok > /w/health; exec httpd -f -p 8080 -h /w",
+        ],
+    }
+    config = cli.write_config(tmp_path, {"a": {"command": "true", "needs": ["slow"]}})
+    add_services(config, {"slow": slow})
+    result, _report = run(cli, tmp_path)
+    assert result.code == 0, result.explain()
+    waiting = [
+        line for line in result.stderr.splitlines() if "service slow not ready after" in line
+    ]
+    assert waiting, result.stderr
+    assert "GET http://127.0.0.1:" in waiting[0], waiting  # why: its check, as it failed
+
+
 # -- a service that never gets ready ---------------------------------------------------------------
 
 
