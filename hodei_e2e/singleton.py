@@ -35,19 +35,26 @@ T_co = TypeVar("T_co", covariant=True)
 OnCreated = Callable[[ContainerInfo], None]
 
 
-class Recipe(Protocol[T_co]):
-    """One kind of reusable container."""
+class Reusable(Protocol):
+    """What `PostgresConfig` and `ServiceConfig` have in common."""
 
-    @property
-    def role(self) -> ident.Role: ...
-    @property
-    def label(self) -> str: ...  # in the container's name: "postgres", or the service's name
     @property
     def image(self) -> str: ...
     @property
     def startup_timeout(self) -> float: ...
     @property
     def max_reuse(self) -> float: ...
+
+
+class Recipe(Protocol[T_co]):
+    """One kind of reusable container."""
+
+    @property
+    def config(self) -> Reusable: ...
+    @property
+    def role(self) -> ident.Role: ...
+    @property
+    def label(self) -> str: ...  # in the container's name: "postgres", or the service's name
 
     def material(self) -> Mapping[str, object]:
         """What makes two containers interchangeable (hashed: secrets may be in it)."""
@@ -136,9 +143,9 @@ def _acquire(
 ) -> Acquired[T]:
     labels = {
         **identity.labels(recipe.role, reuse=True, config_hash=digest),
-        MAX_REUSE: str(int(recipe.max_reuse)),
+        MAX_REUSE: str(int(recipe.config.max_reuse)),
     }
-    deadline = time.monotonic() + recipe.startup_timeout
+    deadline = time.monotonic() + recipe.config.startup_timeout
     replaced = ""
     while True:
         existing = find(engine, identity.project, recipe.role, digest)
@@ -148,20 +155,20 @@ def _acquire(
             except NameConflict:
                 if time.monotonic() > deadline:
                     raise InfrastructureError(
-                        f"another run kept creating {name} for {recipe.startup_timeout:g}s"
+                        f"another run kept creating {name} for {recipe.config.startup_timeout:g}s"
                     ) from None
                 time.sleep(0.05)  # another run is creating it: find it on the next pass
                 continue
             return Acquired(resource, reused=True, note=f"created{replaced}", lease=lease)
         outcome = _try_existing(engine, recipe, existing)
         if not isinstance(outcome, str):
-            if age(existing) <= recipe.max_reuse:
+            if age(existing) <= recipe.config.max_reuse:
                 note = f"reused, up {age(existing):.0f}s{replaced}"
                 return Acquired(outcome, reused=True, note=note, lease=lease, existing=True)
             if lease.others_hold():
                 note = "reused past max_reuse: another run holds it"
                 return Acquired(outcome, reused=True, note=note, lease=lease, existing=True)
-            outcome = f"older than max_reuse ({recipe.max_reuse:g}s)"
+            outcome = f"older than max_reuse ({recipe.config.max_reuse:g}s)"
         if lease.others_hold():
             lease.release()
             resource = recipe.start(identity.labels(recipe.role), name=None, on_created=on_fresh)
@@ -187,8 +194,8 @@ def _create(engine: Engine, recipe: Recipe[T], labels: Mapping[str, str], name: 
 def _try_existing(engine: Engine, recipe: Recipe[T], container: ContainerInfo) -> T | str:
     """The existing container, ready, or why it cannot be used. One created moments ago may
     still be starting (another run is creating it): it gets the time a start would get."""
-    deadline = time.monotonic() + recipe.startup_timeout
-    starting = age(container) < recipe.startup_timeout
+    deadline = time.monotonic() + recipe.config.startup_timeout
+    starting = age(container) < recipe.config.startup_timeout
     while True:
         current = engine.find(container.id)
         if current is None:
@@ -199,7 +206,7 @@ def _try_existing(engine: Engine, recipe: Recipe[T], container: ContainerInfo) -
             return current.status
         _check_cancelled(recipe)
         time.sleep(0.05)
-    stale = _image_changed(engine, recipe.image, current)
+    stale = _image_changed(engine, recipe.config.image, current)
     if stale:
         return stale
     timeout = max(1.0, deadline - time.monotonic()) if starting else HEALTH_TIMEOUT
@@ -233,18 +240,6 @@ class PostgresRecipe:
     cancelled: Callable[[], bool] = lambda: False
     role: ident.Role = "postgres"
     label: str = "postgres"
-
-    @property
-    def image(self) -> str:
-        return self.config.image
-
-    @property
-    def startup_timeout(self) -> float:
-        return self.config.startup_timeout
-
-    @property
-    def max_reuse(self) -> float:
-        return self.config.max_reuse
 
     def material(self) -> Mapping[str, object]:
         config = self.config
@@ -295,18 +290,6 @@ class ServiceRecipe:
     @property
     def label(self) -> str:
         return self.config.name
-
-    @property
-    def image(self) -> str:
-        return self.config.image
-
-    @property
-    def startup_timeout(self) -> float:
-        return self.config.startup_timeout
-
-    @property
-    def max_reuse(self) -> float:
-        return self.config.max_reuse
 
     def material(self) -> Mapping[str, object]:
         config = self.config
