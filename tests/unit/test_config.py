@@ -346,16 +346,43 @@ def test_file_is_named_as_given_and_config_path_is_absolute(
     assert (config.path, config.root) == (tmp_path / "good.yaml", tmp_path)
 
 
-def test_empty_file(tmp_path: Path) -> None:
-    assert error_of(tmp_path, "# only a comment\n") == (
-        "FILE: the file is empty; expected a mapping with at least 'suites'"
-    )
-
-
-def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
-    assert error_of(tmp_path, "- api\n- web\n") == (
-        "FILE:1: expected a mapping at the top level; got a list"
-    )
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "# only a comment\n",
+            "FILE: the file is empty; expected a mapping with at least 'suites'",
+            id="empty_file",
+        ),
+        pytest.param(
+            "- api\n- web\n",
+            "FILE:1: expected a mapping at the top level; got a list",
+            id="top_level_must_be_a_mapping",
+        ),
+        pytest.param(
+            "suites:\n  api: !shell make\n",
+            "FILE:2: suites.api: unsupported YAML tag '!shell'",
+            id="unsupported_tag",
+        ),
+        pytest.param(
+            "version: 1\n",
+            "FILE:1: missing required key 'suites'",
+            id="no_suites_key",
+        ),
+        pytest.param(
+            "version: 1\nsuites: {}\n",
+            "FILE:2: suites: expected at least one suite; got none",
+            id="no_suites_in_the_mapping",
+        ),
+        pytest.param(
+            "suites:\n  api:\n    timeout: 5m\n",
+            "FILE:2: suites.api: missing required key 'command'",
+            id="suite_without_command",
+        ),
+    ],
+)
+def test_structure_errors_name_file_line_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    assert error_of(tmp_path, text) == expected
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
@@ -392,12 +419,6 @@ def test_duplicate_key(tmp_path: Path) -> None:
         """,
     )
     assert message == "FILE:4: suites.api: duplicate key (first set on line 2)"
-
-
-def test_unsupported_tag(tmp_path: Path) -> None:
-    assert error_of(tmp_path, "suites:\n  api: !shell make\n") == (
-        "FILE:2: suites.api: unsupported YAML tag '!shell'"
-    )
 
 
 # -- Errors: the schema ----------------------------------------------------------------------------
@@ -490,22 +511,6 @@ def test_unsupported_version(tmp_path: Path) -> None:
     message = error_of(tmp_path, "version: 2\nsuites: {api: x}\n")
     assert message.startswith("FILE:1: version: expected 1 ")
     assert message.endswith("; got 2")
-
-
-def test_no_suites_key(tmp_path: Path) -> None:
-    assert error_of(tmp_path, "version: 1\n") == "FILE:1: missing required key 'suites'"
-
-
-def test_no_suites_in_the_mapping(tmp_path: Path) -> None:
-    assert error_of(tmp_path, "version: 1\nsuites: {}\n") == (
-        "FILE:2: suites: expected at least one suite; got none"
-    )
-
-
-def test_suite_without_command(tmp_path: Path) -> None:
-    assert error_of(tmp_path, "suites:\n  api:\n    timeout: 5m\n") == (
-        "FILE:2: suites.api: missing required key 'command'"
-    )
 
 
 def test_needs_an_unknown_service(tmp_path: Path) -> None:
