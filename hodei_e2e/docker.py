@@ -14,7 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from hodei_e2e.errors import E2EError, InfrastructureError, PrerequisiteError
+from hodei_e2e.errors import (
+    E2EError,
+    InfrastructureError,
+    PrerequisiteError,
+    first_line,
+    last_lines,
+)
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 API_VERSION = "1.41"
@@ -406,7 +412,7 @@ class Engine:
                 raise InfrastructureError(
                     f"{attrs['Config']['Image']} exited before it was ready "
                     f"(exit code {state.get('ExitCode')})",
-                    detail="last log lines:\n" + self.logs_tail(container_id, 30).rstrip(),
+                    detail=last_lines("last log lines", self.logs_tail(container_id, 30)),
                 )
             time.sleep(0.02)
         raise InfrastructureError(f"container {container_id[:12]} did not publish port {port}")
@@ -542,7 +548,7 @@ class Engine:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
         except DockerException as error:
-            return None, _first_line(getattr(error, "explanation", None) or error)
+            return None, first_line(getattr(error, "explanation", None) or error, "unknown error")
 
     def image_pullable(self, image: str) -> str | None:
         """None when a registry has `image` (asked without pulling it), else why not."""
@@ -551,7 +557,7 @@ class Engine:
         try:
             self._api.inspect_distribution(image)
         except DockerException as error:
-            return _first_line(getattr(error, "explanation", None) or error)
+            return first_line(getattr(error, "explanation", None) or error, "unknown error")
         return None
 
     # -- networks and volumes ------------------------------------------------------------------
@@ -656,8 +662,3 @@ def resolve_endpoint(environ: Mapping[str, str]) -> Endpoint:
         tls_dir=tls_dir if os.path.isdir(tls_dir) else None,
         skip_tls_verify=bool(docker_endpoint.get("SkipTLSVerify")),
     )
-
-
-def _first_line(value: object) -> str:
-    text = str(value).strip()
-    return text.splitlines()[0] if text else "unknown error"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from hodei_e2e.errors import ConfigError, E2EError, PrerequisiteError
+from hodei_e2e.errors import ConfigError, E2EError, PrerequisiteError, first_line
 
 if TYPE_CHECKING:
     from hodei_e2e.config import Config, ImageConfig, ServiceConfig
@@ -680,6 +680,4 @@ def _run_probe(
 
 
 def _describe(error: BaseException) -> str:
-    text = str(getattr(error, "message", None) or error).strip()
-    text = text.splitlines()[0] if text else type(error).__name__
-    return text[:300]
+    return first_line(getattr(error, "message", None) or error, type(error).__name__)[:300]

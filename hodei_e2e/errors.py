@@ -30,6 +30,18 @@ class E2EError(Exception):
         self.detail = detail  # extra lines shown under the message (log tails, remedies)
 
 
+def first_line(value: object, empty: str) -> str:
+    """The first line of `value` (an exception or a message), or `empty` when it has none."""
+    text = str(value).strip()
+    return text.splitlines()[0] if text else empty
+
+
+def last_lines(title: str, text: str, lines: int = 30) -> str:
+    """An error's detail: `title:` and the last `lines` lines of `text` (a log, some output)."""
+    body = "\n".join(text.rstrip().splitlines()[-lines:]) or "(empty)"
+    return f"{title}:\n{body}"
+
+
 class UsageError(E2EError):
     """Bad command-line usage, or a command that is not available yet."""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hodei_e2e.config import MigrationsConfig
-from hodei_e2e.errors import ConfigError, InfrastructureError
+from hodei_e2e.errors import ConfigError, InfrastructureError, last_lines
 from hodei_e2e.postgres import PostgresServer
 
 STRATEGIES = ("WAL_LOG", "FILE_COPY")
@@ -103,10 +103,9 @@ def _migrate(
     env = {"DATABASE_URL": server.address.url(name), **server.address.libpq_env(name)}
     code, output = run(config.command, env)
     if code != 0:
-        tail = "\n".join(output.rstrip().splitlines()[-30:])
         raise InfrastructureError(
             f"migration command failed with exit code {code}: {config.command}",
-            detail=f"last lines:\n{tail}",
+            detail=last_lines("last lines", output),
         )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from hodei_e2e.errors import InfrastructureError
+from hodei_e2e.errors import InfrastructureError, first_line, last_lines
 
 if TYPE_CHECKING:
     import psycopg
@@ -115,24 +115,18 @@ def wait_ready(
         if not alive():
             raise InfrastructureError(
                 f"{what} exited before it was ready ({last_error})",
-                detail=_tail("last log lines", logs()),
+                detail=last_lines("last log lines", logs()),
             )
         if time.monotonic() >= deadline:
             raise InfrastructureError(
                 f"{what} was not ready after {timeout:g}s ({last_error})",
-                detail=_tail("last log lines", logs()),
+                detail=last_lines("last log lines", logs()),
             )
         time.sleep(POLL_INTERVAL)
 
 
 def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-def _tail(title: str, text: str, lines: int = 30) -> str:
-    body = "\n".join(text.rstrip().splitlines()[-lines:]) or "(empty)"
-    return f"{title}:\n{body}"
+    return first_line(error, type(error).__name__)
 
 
 def quote_ident(name: str) -> str:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from hodei_e2e.config import Config, ReadyCheck, ServiceConfig, SuiteConfig
 from hodei_e2e.docker import ContainerInfo, ContainerSpec, Engine, NameConflict
 from hodei_e2e.environment import render
-from hodei_e2e.errors import ConfigError, InfrastructureError
+from hodei_e2e.errors import ConfigError, InfrastructureError, last_lines
 
 HOST = "127.0.0.1"
 POLL_INTERVAL = 0.05  # seconds between two failed checks
@@ -205,9 +205,9 @@ def _failure(
     else:
         how = f" ({exited})" if exited else ""
         message = f"service {service.name} exited{how} before it was ready ({last})"
-    logs = engine.logs_tail(container.id, LOG_LINES).rstrip()
-    body = "\n".join(logs.splitlines()[-LOG_LINES:]) or "(empty)"
-    return InfrastructureError(message, detail=f"last log lines of {service.name}:\n{body}")
+    logs = engine.logs_tail(container.id, LOG_LINES)
+    detail = last_lines(f"last log lines of {service.name}", logs, LOG_LINES)
+    return InfrastructureError(message, detail=detail)
 
 
 # -- Templates -------------------------------------------------------------------------------------
