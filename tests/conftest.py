@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 import pytest
+from shared import SESSION_LABEL
 
 from hodei_e2e.docker import ContainerInfo, Engine
 from hodei_e2e.errors import E2EError
@@ -24,7 +25,6 @@ from hodei_e2e.identity import LABEL, OWNER, WORKER_LABEL
 
 DEFAULT_POSTGRES_IMAGE = "hodei-e2e.local/postgres:15"
 DEFAULT_BASE_IMAGE = "hodei-e2e.local/busybox:latest"
-SESSION_LABEL = "hodei-e2e-tests.session"
 
 
 @dataclass

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from shared import SESSION_LABEL, process_alive  # noqa: F401 - the e2e tests import them from here
 
-SESSION_LABEL = "hodei-e2e-tests.session"  # tests/conftest.py's leak check knows it
 TEST_PROJECT = "hodei-e2e-tests.project"  # ours: what a test's finalizer removes by
 
 
@@ -79,15 +79,6 @@ def add_services(config: Any, services: dict[str, Any]) -> None:
     if defaults is not None:
         doc["defaults"] = defaults
     config.path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-
-
-def process_alive(pid: int) -> bool:
-    """Whether `pid` is a live process (a zombie is dead: it runs nothing any more)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] not in "ZXx"
 
 
 def parent_of(pid: int) -> int | None:
