@@ -20,7 +20,7 @@ from hodei_e2e import identity as ident
 from hodei_e2e.config import Config, SuiteConfig
 from hodei_e2e.docker import ContainerInfo, Engine
 from hodei_e2e.errors import InfrastructureError
-from hodei_e2e.migrations import RunCommand, Template, ensure_template
+from hodei_e2e.migrations import Template, ensure_template
 from hodei_e2e.postgres import PostgresServer, start_server
 
 Isolation = Literal["database", "container"]
@@ -44,7 +44,6 @@ class Databases:
         shared: PostgresServer | None,
         template: Template | None,
         isolation: Isolation,
-        run_command: RunCommand,
         on_container: Callable[[ContainerInfo], None],
         on_database: Callable[[str], None] = lambda _name: None,
     ) -> None:
@@ -54,7 +53,6 @@ class Databases:
         self.shared = shared
         self.template = template
         self.isolation = isolation
-        self.run_command = run_command
         self.on_container = on_container
         self.on_database = on_database
         self.live: dict[str, SuiteDatabase] = {}
@@ -162,7 +160,6 @@ class Databases:
                 migrations,
                 self.config.root,
                 self.config.postgres.database_prefix,
-                self.run_command,
             )
         return server, template, True
 

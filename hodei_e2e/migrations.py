@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from hodei_e2e.config import MigrationsConfig
 from hodei_e2e.errors import ConfigError, InfrastructureError, last_lines
 from hodei_e2e.postgres import PostgresServer
+from hodei_e2e.suites import run_command
 
 STRATEGIES = ("WAL_LOG", "FILE_COPY")
 PG15 = 150000
@@ -58,15 +58,11 @@ def template_name(prefix: str, print_: str) -> str:
     return f"{prefix}_tpl_{print_[:16]}"
 
 
-RunCommand = Callable[[str, dict[str, str]], tuple[int, str]]
-
-
 def ensure_template(
     server: PostgresServer,
     config: MigrationsConfig,
     root: Path,
     prefix: str,
-    run_command: RunCommand,
 ) -> Template:
     """The finished template for the current migrations, building it when needed."""
     start = time.monotonic()
@@ -82,7 +78,7 @@ def ensure_template(
             server.drop_database(name)  # unfinished: a failed or interrupted migration
         server.create_database(name)
         try:
-            _migrate(server, config, root, name, run_command)
+            _migrate(server, config, root, name)
         except BaseException:
             server.drop_database(name)
             raise
@@ -92,16 +88,14 @@ def ensure_template(
     return Template(name, strategy, migrated=True, seconds=time.monotonic() - start)
 
 
-def _migrate(
-    server: PostgresServer, config: MigrationsConfig, root: Path, name: str, run: RunCommand
-) -> None:
+def _migrate(server: PostgresServer, config: MigrationsConfig, root: Path, name: str) -> None:
     if config.dir is not None:
         for path in migration_files(config, root):
             server.run_sql_file(name, path)
         return
     assert config.command is not None
     env = {"DATABASE_URL": server.address.url(name), **server.address.libpq_env(name)}
-    code, output = run(config.command, env)
+    code, output = run_command(config.command, cwd=root, env=env)
     if code != 0:
         raise InfrastructureError(
             f"migration command failed with exit code {code}: {config.command}",

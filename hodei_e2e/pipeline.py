@@ -34,7 +34,7 @@ from hodei_e2e.results import Status, SuiteResult
 from hodei_e2e.selection import select
 from hodei_e2e.signals import SignalGuard
 from hodei_e2e.singleton import Acquired
-from hodei_e2e.suites import Prepared, SuiteRunner, run_command
+from hodei_e2e.suites import Prepared, SuiteRunner
 
 if TYPE_CHECKING:
     from hodei_e2e.services import ServiceHandle
@@ -423,7 +423,6 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         shared=run.server,
         template=run.template,
         isolation=run.options.isolation,
-        run_command=lambda command, env: run_command(command, cwd=config.root, env=env),
         on_container=run.containers.append,
         on_database=lambda name: watchdog.tell(database=name),
     )
@@ -500,7 +499,6 @@ def _after_postgres(run: Run, watchdog: Watchdog) -> None:
                 config.migrations,
                 run.config.root,
                 config.database_prefix,
-                lambda command, env: run_command(command, cwd=run.config.root, env=env),
             )
             strategy = f", copies with {run.template.strategy}" if run.template.strategy else ""
             done = "applied" if run.template.migrated else "up to date"

@@ -932,9 +932,7 @@ def dbcreate_scenario(bench: Bench, sc: Scenario) -> None:
         timed("plain CREATE DATABASE", server.create_database)
 
         begin = time.perf_counter()
-        template = ensure_template(
-            server, mig_config, root, "bench", lambda _command, _env: (0, "")
-        )
+        template = ensure_template(server, mig_config, root, "bench")
         sc.rows.append(
             Row(
                 "build the template once (20 migrations + 2 probe copies)",
@@ -1041,7 +1039,6 @@ def _handout(
         shared=server,
         template=template,
         isolation="database",
-        run_command=lambda _c, _e: (0, ""),
         on_container=lambda _c: None,
     )
     waits: list[float] = []
