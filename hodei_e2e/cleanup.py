@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from hodei_e2e import identity as ident
+from hodei_e2e.config import DEFAULT_MAX_REUSE
 from hodei_e2e.docker import ContainerInfo, Engine
+from hodei_e2e.errors import ExitCode
 
 if TYPE_CHECKING:
     from hodei_e2e.config import Config
     from hodei_e2e.console import Output
-
-if TYPE_CHECKING:
-    pass
 
 Kind = Literal["container", "network", "volume", "database"]
 TESTCONTAINERS = "org.testcontainers"
@@ -131,7 +130,7 @@ def _singleton_verdict(container: ContainerInfo, policy: SweepPolicy) -> str | N
     if policy.all:
         return "reusable singleton (--all)"
     created = float(container.labels.get(ident.CREATED) or container.created)
-    limit = float(container.labels.get(f"{ident.LABEL}.max-reuse") or 8 * 3600)
+    limit = float(container.labels.get(ident.MAX_REUSE) or DEFAULT_MAX_REUSE)
     if policy.age(created) > limit:
         return f"idle reusable singleton older than its max_reuse ({limit:g}s)"
     return None
@@ -372,7 +371,7 @@ def sweep_command(
         print(json.dumps(doc, indent=2))
     else:
         _table(out, removed, dry_run)
-    return 4 if failed else 0
+    return ExitCode.INFRASTRUCTURE if failed else ExitCode.OK
 
 
 def _default_config() -> Path | None:

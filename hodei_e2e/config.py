@@ -27,6 +27,7 @@ from hodei_e2e.errors import ConfigError
 
 RebuildPolicy = Literal["if-missing", "if-changed", "always"]
 
+DEFAULT_MAX_REUSE = 8 * 3600.0  # seconds a reusable container may serve
 DEFAULT_POSTGRES_IMAGE = "postgres:16-alpine"
 DEFAULT_SETTINGS: Mapping[str, str] = {
     "fsync": "off",
@@ -61,7 +62,7 @@ class PostgresConfig:
     tmpfs: bool = True
     startup_timeout: float = 60.0  # seconds
     reuse: bool = False
-    max_reuse: float = 8 * 3600.0  # seconds
+    max_reuse: float = DEFAULT_MAX_REUSE  # seconds
     migrations: MigrationsConfig | None = None
     database_prefix: str = "e2e"
 
@@ -86,7 +87,7 @@ class ServiceConfig:
     startup_timeout: float = 30.0
     exports: Mapping[str, str] = field(default_factory=dict)
     reuse: bool = False  # keep the container between runs, like `postgres.reuse`
-    max_reuse: float = 8 * 3600.0  # seconds
+    max_reuse: float = DEFAULT_MAX_REUSE  # seconds
 
 
 @dataclass(frozen=True, kw_only=True)

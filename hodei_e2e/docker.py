@@ -224,21 +224,15 @@ class Engine:
     # -- images --------------------------------------------------------------------------------
 
     def image_id(self, tag: str) -> str | None:
-        from docker.errors import ImageNotFound
-
-        try:
-            return str(self._api.inspect_image(tag)["Id"])
-        except ImageNotFound:
-            return None
+        info = self.image_info(tag)
+        return info.id if info else None
 
     def pull(self, image: str) -> None:
         from docker.errors import DockerException
 
-        repository, _, tag = (
-            image.rpartition(":") if ":" in image.rsplit("/", maxsplit=1)[-1] else (image, "", "")
-        )
+        repository, tag = split_reference(image)
         try:
-            self._api.pull(repository, tag=tag or "latest")
+            self._api.pull(repository, tag=tag)
         except DockerException as error:
             raise InfrastructureError(
                 f"image {image} is not on this engine and cannot be pulled",

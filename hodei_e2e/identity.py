@@ -24,6 +24,7 @@ OWNER_START = f"{LABEL}.owner-start"
 CREATED = f"{LABEL}.created"
 CONFIG_HASH = f"{LABEL}.config-hash"
 REUSE = f"{LABEL}.reuse"
+MAX_REUSE = f"{LABEL}.max-reuse"  # seconds a reusable container may serve
 CONTEXT_DIGEST = f"{LABEL}.context-digest"
 WORKER_LABEL = "hodei.managed"
 

@@ -174,7 +174,6 @@ class PostgresServer:
     ) -> float:
         """Create `name`; return the seconds the CREATE DATABASE took."""
         import psycopg
-        from psycopg import sql
 
         statement = f"CREATE DATABASE {quote_ident(name)}"
         if template:
@@ -187,11 +186,7 @@ class PostgresServer:
                 conn.execute(statement.encode())
                 elapsed = time.perf_counter() - start
                 if comment:
-                    conn.execute(
-                        sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                            sql.Identifier(name), sql.Literal(comment)
-                        )
-                    )
+                    _comment(conn, name, comment)
         except psycopg.Error as error:
             raise InfrastructureError(
                 f"cannot create database {name}: {_first_line(error)}"
@@ -209,10 +204,7 @@ class PostgresServer:
                         f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)".encode()
                     )
                     return
-                conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                    (name,),
-                )
+                _terminate(conn, name)
                 conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}".encode())
         except psycopg.Error as error:
             raise InfrastructureError(
@@ -246,19 +238,11 @@ class PostgresServer:
         from psycopg import sql
 
         with self.admin() as conn:
-            conn.execute(
-                sql.SQL(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {}"
-                ).format(sql.Literal(name))
-            )
+            _terminate(conn, name)
             conn.execute(
                 sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true").format(sql.Identifier(name))
             )
-            conn.execute(
-                sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                    sql.Identifier(name), sql.Literal(comment)
-                )
-            )
+            _comment(conn, name, comment)
 
     def drop_template(self, name: str) -> None:
         from psycopg import sql
@@ -305,6 +289,23 @@ class PostgresServer:
                 (prefix.replace("_", r"\_") + r"\_%",),
             ).fetchall()
         return {str(name): str(comment) for name, comment in rows}
+
+
+def _comment(conn: psycopg.Connection[Any], database: str, comment: str) -> None:
+    from psycopg import sql
+
+    conn.execute(
+        sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql.Identifier(database), sql.Literal(comment)
+        )
+    )
+
+
+def _terminate(conn: psycopg.Connection[Any], database: str) -> None:
+    """End every connection to `database` (so that it can be dropped or made a template)."""
+    conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,)
+    )
 
 
 def address_of(engine: Engine, container_id: str, config: PostgresConfig) -> Address:

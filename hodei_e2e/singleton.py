@@ -27,7 +27,6 @@ from hodei_e2e.errors import InfrastructureError
 from hodei_e2e.postgres import PostgresServer, address_of, start_server, wait_ready
 from hodei_e2e.services import Progress, ServiceHandle, await_service, start_service
 
-MAX_REUSE = f"{ident.LABEL}.max-reuse"
 HEALTH_TIMEOUT = 2.0
 
 T = TypeVar("T")
@@ -143,7 +142,7 @@ def _acquire(
 ) -> Acquired[T]:
     labels = {
         **identity.labels(recipe.role, reuse=True, config_hash=digest),
-        MAX_REUSE: str(int(recipe.config.max_reuse)),
+        ident.MAX_REUSE: str(int(recipe.config.max_reuse)),
     }
     deadline = time.monotonic() + recipe.config.startup_timeout
     replaced = ""
