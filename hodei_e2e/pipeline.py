@@ -15,7 +15,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from hodei_e2e.config import Config, ServiceConfig, SuiteConfig, config_path, load_config
 from hodei_e2e.console import Output
@@ -30,14 +30,12 @@ from hodei_e2e.postgres import PostgresServer
 from hodei_e2e.reaper import Watchdog
 from hodei_e2e.report import console as console_report
 from hodei_e2e.report.github import GitHubReporter, in_github_actions
-from hodei_e2e.results import Status, SuiteResult
+from hodei_e2e.results import SuiteResult
 from hodei_e2e.selection import select
+from hodei_e2e.services import ServiceHandle
 from hodei_e2e.signals import SignalGuard
 from hodei_e2e.singleton import Acquired
-from hodei_e2e.suites import Prepared, SuiteRunner
-
-if TYPE_CHECKING:
-    from hodei_e2e.services import ServiceHandle
+from hodei_e2e.suites import Prepared, SuiteRunner, interrupted_results
 
 T = TypeVar("T")
 INTERRUPT_GRACE = 3.0  # GitHub Actions sends SIGTERM 7.5 s after SIGINT: leave room for teardown
@@ -534,10 +532,7 @@ def _sweep(run: Run) -> None:
 def _interrupted_results(run: Run) -> list[SuiteResult]:
     if run.runner is not None:
         return run.runner.outcome_for_unfinished(run.suites)
-    return [
-        SuiteResult(s.name, Status.INTERRUPTED, reason="the run was interrupted")
-        for s in run.suites
-    ]
+    return interrupted_results(run.suites)
 
 
 def _exit_code(results: Sequence[SuiteResult]) -> int:

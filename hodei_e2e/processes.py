@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -48,12 +48,19 @@ def terminate_group(pgid: int, grace: float, *, reap: Callable[[], object] = lam
     """SIGTERM the group, wait up to `grace` for its processes to end, then SIGKILL the rest.
 
     `reap` (e.g. `Popen.poll`) lets the caller collect its own child while we wait."""
-    if not killpg(pgid, signal.SIGTERM):
-        return
+    terminate_groups([pgid], grace, reap=reap)
+
+
+def terminate_groups(
+    pgids: Iterable[int], grace: float, *, reap: Callable[[], object] = lambda: None
+) -> None:
+    """`terminate_group` for several groups at once: one grace period for all of them."""
+    live = [pgid for pgid in pgids if killpg(pgid, signal.SIGTERM)]
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
+    while live and time.monotonic() < deadline:
         reap()
-        if not group_alive(pgid):
-            return
-        time.sleep(0.02)
-    killpg(pgid, signal.SIGKILL)
+        live = [pgid for pgid in live if group_alive(pgid)]
+        if live:
+            time.sleep(0.02)
+    for pgid in live:
+        killpg(pgid, signal.SIGKILL)

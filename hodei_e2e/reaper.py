@@ -10,10 +10,8 @@ Until end-of-file it imports nothing heavy and uses no CPU.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -86,30 +84,18 @@ def _read_facts(stream: IO[str]) -> tuple[dict[str, Any], bool]:
 
 
 def kill_groups(groups: list[list[Any]], grace: float = 2.0) -> list[str]:
-    from hodei_e2e.processes import group_alive
-
     """SIGTERM the suites' process groups that still exist, then SIGKILL what is left.
 
     A group whose leader is alive with another start time is a recycled pid: left alone."""
     from hodei_e2e.identity import process_start_token
+    from hodei_e2e.processes import terminate_groups
 
-    live: list[int] = []
+    ours = []
     for pgid, token in groups:
         current = process_start_token(int(pgid))
-        if current and token and current != token:
-            continue
-        try:
-            os.killpg(int(pgid), signal.SIGTERM)
-            live.append(int(pgid))
-        except (ProcessLookupError, PermissionError):
-            continue
-    deadline = time.monotonic() + grace
-    while live and time.monotonic() < deadline:
-        time.sleep(0.05)
-        live = [pgid for pgid in live if group_alive(pgid)]
-    for pgid in live:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
+        if not (current and token and current != token):
+            ours.append(int(pgid))
+    terminate_groups(ours, grace)
     return [f"stopped process group {pgid}" for pgid, _ in groups]
 
 

@@ -25,6 +25,7 @@ from hodei_e2e.processes import killpg, terminate_group
 from hodei_e2e.results import Status, SuiteResult, parse_counts
 
 TAIL_LINES = 200
+INTERRUPTED = "the run was interrupted"
 KILL_GRACE = 5.0
 
 
@@ -164,11 +165,7 @@ class SuiteRunner:
 
     def outcome_for_unfinished(self, suites: Sequence[SuiteConfig]) -> list[SuiteResult]:
         """Every suite's result after a stop: finished ones as they were, others interrupted."""
-        return [
-            self.results.get(suite.name)
-            or SuiteResult(suite.name, Status.INTERRUPTED, reason="the run was interrupted")
-            for suite in suites
-        ]
+        return interrupted_results(suites, self.results)
 
     # -- one suite ------------------------------------------------------------------------------
 
@@ -181,7 +178,7 @@ class SuiteRunner:
 
     def _skip_reason(self) -> str | None:
         if self._stop.is_set():
-            return "the run was interrupted"
+            return INTERRUPTED
         if self.fail_fast and self._failed:
             return f"not started: --fail-fast after {self._failed[0]} failed"
         return None
@@ -295,6 +292,18 @@ class SuiteRunner:
             return  # the pipe was closed under us after a stop
 
 
+def interrupted_results(
+    suites: Sequence[SuiteConfig], finished: Mapping[str, SuiteResult] | None = None
+) -> list[SuiteResult]:
+    """The suites' results after a stop: those in `finished` as they were, the others
+    interrupted."""
+    done = finished or {}
+    return [
+        done.get(suite.name) or SuiteResult(suite.name, Status.INTERRUPTED, reason=INTERRUPTED)
+        for suite in suites
+    ]
+
+
 def _result(
     suite: SuiteConfig,
     outcome: _Attempt,
@@ -305,7 +314,7 @@ def _result(
 ) -> SuiteResult:
     code = outcome.exit_code
     if outcome.stopped and code != 0:
-        status, reason = Status.INTERRUPTED, "the run was interrupted"
+        status, reason = Status.INTERRUPTED, INTERRUPTED
     elif outcome.timed_out:
         status, reason = Status.TIMEOUT, f"timed out after {timeout:g}s"
     elif code == 0:
