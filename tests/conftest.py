@@ -13,6 +13,7 @@ import os
 import secrets
 import socket
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -118,27 +119,31 @@ def docker_support() -> Iterator[DockerSupport]:
         engine.close()
 
 
-@pytest.fixture(scope="session")
-def session_leak_guard(docker_support: DockerSupport) -> Iterator[None]:
-    """At the end of the session: nothing of ours is left (the per-test guard's safety net)."""
+@contextmanager
+def no_leftovers(docker_support: DockerSupport, what: str) -> Iterator[None]:
+    """Around the block: no container of ours that appeared during it is left; leftovers are
+    removed (so that one failure does not cascade) and then fail with `what` as the culprit."""
     before = docker_support.labelled()
     yield
     left = docker_support.leftovers(before)
     docker_support.remove(left)
     if left:
-        pytest.fail(f"the test session left containers behind (now removed): {describe(left)}")
+        pytest.fail(f"{what} left containers behind (now removed): {describe(left)}")
+
+
+@pytest.fixture(scope="session")
+def session_leak_guard(docker_support: DockerSupport) -> Iterator[None]:
+    """At the end of the session: nothing of ours is left (the per-test guard's safety net)."""
+    with no_leftovers(docker_support, "the test session"):
+        yield
 
 
 @pytest.fixture
 def leak_guard(docker_support: DockerSupport, session_leak_guard: None) -> Iterator[None]:
     """After the test: no container of ours that appeared during it is left; leftovers are
     removed so that one failure does not cascade into the next test."""
-    before = docker_support.labelled()
-    yield
-    left = docker_support.leftovers(before)
-    docker_support.remove(left)
-    if left:
-        pytest.fail(f"the test left containers behind (now removed): {describe(left)}")
+    with no_leftovers(docker_support, "the test"):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ FATAL = "FATAL: hodei-test: the data directory is broken"
 
 
 def test_port_lookup_of_a_container_that_exited_says_it_exited_and_shows_its_log(
-    engine: Engine, base_image: str
+    engine: Engine, base_image: str, created: list[ContainerInfo]
 ) -> None:
     spec = ContainerSpec(
         image=base_image,
@@ -29,18 +29,14 @@ def test_port_lookup_of_a_container_that_exited_says_it_exited_and_shows_its_log
         command=["sh", "-c", f"echo '{FATAL}' >&2; exit 1"],
         ports=(5432,),
     )
-    container: ContainerInfo | None = None
-    try:
-        container = engine.create(spec)
-        deadline = time.monotonic() + 30
-        while (found := engine.find(container.id)) and found.status != "exited":
-            assert time.monotonic() < deadline, "the container never exited"
-            time.sleep(0.05)
-        with pytest.raises(InfrastructureError) as caught:
-            engine.published_port(container.id, 5432)
-        text = f"{caught.value.message}\n{caught.value.detail or ''}"
-        assert "exited" in text, text
-        assert FATAL in text, text
-    finally:
-        if container is not None:
-            engine.remove([container.id])
+    container = engine.create(spec)
+    created.append(container)
+    deadline = time.monotonic() + 30
+    while (found := engine.find(container.id)) and found.status != "exited":
+        assert time.monotonic() < deadline, "the container never exited"
+        time.sleep(0.05)
+    with pytest.raises(InfrastructureError) as caught:
+        engine.published_port(container.id, 5432)
+    text = f"{caught.value.message}\n{caught.value.detail or ''}"
+    assert "exited" in text, text
+    assert FATAL in text, text

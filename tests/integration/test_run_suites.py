@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shared import process_alive
 
 from hodei_e2e.config import SuiteConfig
 from hodei_e2e.masking import masker
@@ -65,14 +66,6 @@ def runner(tmp_path: Path, hooks: Hooks, **kwargs: Any) -> SuiteRunner:
         base_env={"PATH": "/usr/bin:/bin", "INHERITED": "yes"},
         **kwargs,
     )
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] not in "ZXx"
 
 
 def test_results_come_back_in_declared_order(tmp_path: Path) -> None:
@@ -133,7 +126,8 @@ def test_retries_run_again_and_log_every_attempt(tmp_path: Path) -> None:
     command = "if [ -e tried ]; then echo second; else touch tried; echo first; exit 1; fi"
     (result,) = runner(tmp_path, Hooks()).run([suite(tmp_path, "flaky", command, retries=2)])
     assert (result.status, result.attempts) == (Status.PASSED, 2)
-    log = result.log_path.read_text() if result.log_path else ""
+    assert result.log_path is not None
+    log = result.log_path.read_text()
     assert "first" in log
     assert "attempt 2 of 3" in log
     assert "second" in log
@@ -181,7 +175,7 @@ def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert (result.status, result.reason) == (Status.TIMEOUT, "timed out after 1s")
     assert result.tail == ("hanging",)
     pids = {name: int((tmp_path / name).read_text()) for name in ("child", "deaf", "orphan")}
-    assert {name: pid for name, pid in pids.items() if alive(pid)} == {}
+    assert {name: pid for name, pid in pids.items() if process_alive(pid)} == {}
 
 
 def test_the_timeout_override_wins_over_the_suites_timeout(tmp_path: Path) -> None:
@@ -226,5 +220,5 @@ def test_stop_interrupts_running_suites_and_starts_no_more(tmp_path: Path) -> No
     thread.join(timeout=30)
     assert not thread.is_alive()
     assert [r.status for r in results] == [Status.INTERRUPTED, Status.INTERRUPTED]
-    assert not alive(int((tmp_path / "pid").read_text()))
+    assert not process_alive(int((tmp_path / "pid").read_text()))
     assert not (tmp_path / "ran").exists()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import time
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,14 +22,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 @pytest.fixture
 def labels() -> dict[str, str]:
     return RunIdentity(project="svc-tests").labels("service")
-
-
-@pytest.fixture
-def created(engine: Engine) -> Iterator[list[ContainerInfo]]:
-    """What `on_created` was given; removed after the test, whatever happened."""
-    containers: list[ContainerInfo] = []
-    yield containers
-    engine.remove([container.id for container in containers])
 
 
 def redis_ping(host: str, port: int) -> bytes:

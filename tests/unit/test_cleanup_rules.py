@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,6 @@ def tool_labels(
     run_id: str = "20260101000000-abcdef",
     created: float = NOW - 60,
     reuse: bool = False,
-    **extra: str,
 ) -> dict[str, str]:
     labels = {
         ident.LABEL: "true",
@@ -101,7 +100,6 @@ def tool_labels(
     }
     if token is not None:
         labels[ident.OWNER_START] = token
-    labels.update(extra)
     return labels
 
 
@@ -114,21 +112,20 @@ def worker_labels(run_id: str | None = None) -> dict[str, str]:
 
 @dataclass
 class FakeEngine:
-    """What `find_orphans` asks of an engine: a listing of containers, networks, volumes."""
+    """What `find_orphans` asks of an engine: a listing of containers (and of networks and
+    volumes, none here)."""
 
     listed: list[ContainerInfo]
-    network_list: list[dict[str, Any]] = field(default_factory=list)
-    volume_list: list[dict[str, Any]] = field(default_factory=list)
 
     def containers(self, labels: Any, *, all: bool = True) -> list[ContainerInfo]:
         assert not list(labels), "find_orphans lists every container and filters itself"
         return list(self.listed)
 
     def networks(self, _labels: Any) -> list[dict[str, Any]]:
-        return list(self.network_list)
+        return []
 
     def volumes(self, _labels: Any) -> list[dict[str, Any]]:
-        return list(self.volume_list)
+        return []
 
 
 def orphans_of(*containers: ContainerInfo, policy: SweepPolicy | None = None) -> dict[str, Orphan]:
@@ -221,10 +218,8 @@ def test_owner_verdict_direct(dead_pid: int) -> None:
 # -- reusable singletons ---------------------------------------------------------------------------
 
 
-def singleton(
-    owner: str, *, created: float = NOW - 60, max_reuse: float = 3600, **kw: Any
-) -> ContainerInfo:
-    labels = tool_labels(owner, created=created, reuse=True, **kw)
+def singleton(owner: str, *, created: float = NOW - 60, max_reuse: float = 3600) -> ContainerInfo:
+    labels = tool_labels(owner, created=created, reuse=True)
     labels[ident.CONFIG_HASH] = "0123456789abcdef"
     labels[f"{ident.LABEL}.max-reuse"] = str(int(max_reuse))
     return container(labels, created=created, name="pg-singleton")

@@ -298,22 +298,6 @@ def test_interpolated_values_are_typed_where_a_number_or_boolean_is_expected(
     assert (config.defaults.jobs, config.defaults.timeout) == (4, 1200.0)
 
 
-def test_unset_variable_without_default(tmp_path: Path) -> None:
-    message = error_of(
-        tmp_path,
-        """\
-        suites:
-          api:
-            command: cargo test
-            env: {TOKEN: "${API_TOKEN}"}
-        """,
-    )
-    assert message == (
-        "FILE:4: suites.api.env.TOKEN: environment variable API_TOKEN is not set"
-        " (give a default: ${API_TOKEN:-...})"
-    )
-
-
 def test_malformed_interpolation(tmp_path: Path) -> None:
     message = error_of(tmp_path, 'suites:\n  api: "echo ${HOME%/*}"\n')
     assert message.startswith("FILE:2: suites.api: invalid interpolation '${HOME%/*}'")
@@ -349,6 +333,7 @@ def test_file_is_named_as_given_and_config_path_is_absolute(
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        # the file's structure
         pytest.param(
             "# only a comment\n",
             "FILE: the file is empty; expected a mapping with at least 'suites'",
@@ -379,9 +364,160 @@ def test_file_is_named_as_given_and_config_path_is_absolute(
             "FILE:2: suites.api: missing required key 'command'",
             id="suite_without_command",
         ),
+        # reading and parsing
+        pytest.param(
+            'suites:\n  api:\n    command: "cargo test\n',
+            (
+                "FILE:4: invalid YAML: found unexpected end of stream"
+                " (while scanning a quoted scalar at line 3)"
+            ),
+            id="unterminated_quote_names_where_it_started",
+        ),
+        pytest.param(
+            """\
+            suites:
+              api: make api
+              web: make web
+              api: make api2
+            """,
+            "FILE:4: suites.api: duplicate key (first set on line 2)",
+            id="duplicate_key",
+        ),
+        # interpolation
+        pytest.param(
+            """\
+            suites:
+              api:
+                command: cargo test
+                env: {TOKEN: "${API_TOKEN}"}
+            """,
+            (
+                "FILE:4: suites.api.env.TOKEN: environment variable API_TOKEN is not set"
+                " (give a default: ${API_TOKEN:-...})"
+            ),
+            id="unset_variable_without_default",
+        ),
+        # the schema
+        pytest.param(
+            "version: 1\nsuits:\n  api: x\n",
+            "FILE:2: suits: unknown key 'suits'; did you mean 'suites'?",
+            id="unknown_top_level_key_suggests_the_closest",
+        ),
+        pytest.param(
+            """\
+            services:
+              redis:
+                image: redis:7-alpine
+                port: 6379
+                ready: {tpc: 6379}
+            suites: {api: x}
+            """,
+            "FILE:5: services.redis.ready.tpc: unknown key 'tpc'; did you mean 'tcp'?",
+            id="unknown_nested_key_names_the_full_path",
+        ),
+        pytest.param(
+            "suites:\n  api:\n    command: x\n    timout: 5m\n",
+            "FILE:4: suites.api.timout: unknown key 'timout'; did you mean 'timeout'?",
+            id="unknown_suite_key",
+        ),
+        pytest.param(
+            """\
+            version: 1
+            suites:
+              api:
+                command: cargo test
+
+                timeout: soon
+            """,
+            "FILE:6: suites.api.timeout: expected a duration like 30s, 5m, 1h; got 'soon'",
+            id="bad_duration",
+        ),
+        pytest.param(
+            'postgres:\n  tmpfs: "yes"\nsuites: {api: x}\n',
+            "FILE:2: postgres.tmpfs: expected true or false; got 'yes'",
+            id="wrong_type_boolean",
+        ),
+        pytest.param(
+            "env:\n  RUST_LOG: [info]\nsuites: {api: x}\n",
+            "FILE:2: env.RUST_LOG: expected a string; got a list",
+            id="wrong_type_collection_where_a_string_is_expected",
+        ),
+        pytest.param(
+            "requires: cargo\nsuites: {api: x}\n",
+            "FILE:1: requires: expected a list of strings; got 'cargo'",
+            id="wrong_type_list_expected",
+        ),
+        pytest.param(
+            "defaults: {jobs: 0}\nsuites: {api: x}\n",
+            "FILE:1: defaults.jobs: expected an integer >= 1; got 0",
+            id="wrong_type_integer",
+        ),
+        pytest.param(
+            "image: {rebuild: if_changed}\nsuites: {api: x}\n",
+            (
+                "FILE:1: image.rebuild: expected one of if-missing, if-changed, always;"
+                " got 'if_changed'; did you mean 'if-changed'?"
+            ),
+            id="bad_choice_suggests",
+        ),
+        pytest.param(
+            """\
+            services:
+              redis: {image: redis:7-alpine, port: 6379}
+            suites:
+              api:
+                command: x
+                needs:
+                  - postgres
+                  - redsi
+            """,
+            "FILE:8: suites.api.needs[1]: unknown service 'redsi'; did you mean 'redis'?",
+            id="needs_an_unknown_service",
+        ),
+        pytest.param(
+            """\
+            services:
+              redis:
+                image: redis:7-alpine
+                port: 6379
+                ports: [6379, 6380]
+            suites: {api: x}
+            """,
+            "FILE:5: services.redis.ports: set either 'port' or 'ports', not both",
+            id="both_port_and_ports",
+        ),
+        pytest.param(
+            "services:\n  r: {image: r, ports: [1, 70000]}\nsuites: {a: x}\n",
+            "FILE:2: services.r.ports[1]: expected a port number from 1 to 65535; got 70000",
+            id="port_out_of_range",
+        ),
+        pytest.param(
+            "services:\n  postgres: {image: postgres}\nsuites: {a: x}\n",
+            (
+                "FILE:2: services.postgres: the name 'postgres' is reserved"
+                " for the tool's own Postgres"
+            ),
+            id="service_name_postgres_is_reserved",
+        ),
+        pytest.param(
+            "services:\n  redis:\n    port: 6379\nsuites: {a: x}\n",
+            "FILE:2: services.redis: missing required key 'image'",
+            id="service_without_image",
+        ),
+        pytest.param(
+            """\
+            postgres:
+              migrations:
+                dir: migrations
+                command: sqlx migrate run
+            suites: {api: x}
+            """,
+            "FILE:2: postgres.migrations: set either 'dir' or 'command', not both",
+            id="migrations_with_both_dir_and_command",
+        ),
     ],
 )
-def test_structure_errors_name_file_line_and_key(tmp_path: Path, text: str, expected: str) -> None:
+def test_config_errors_name_file_line_and_key(tmp_path: Path, text: str, expected: str) -> None:
     assert error_of(tmp_path, text) == expected
 
 
@@ -400,73 +536,12 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     assert "expected <block end>" in message
 
 
-def test_unterminated_quote_names_where_it_started(tmp_path: Path) -> None:
-    message = error_of(tmp_path, 'suites:\n  api:\n    command: "cargo test\n')
-    assert message == (
-        "FILE:4: invalid YAML: found unexpected end of stream"
-        " (while scanning a quoted scalar at line 3)"
-    )
-
-
-def test_duplicate_key(tmp_path: Path) -> None:
-    message = error_of(
-        tmp_path,
-        """\
-        suites:
-          api: make api
-          web: make web
-          api: make api2
-        """,
-    )
-    assert message == "FILE:4: suites.api: duplicate key (first set on line 2)"
-
-
 # -- Errors: the schema ----------------------------------------------------------------------------
-
-
-def test_unknown_top_level_key_suggests_the_closest(tmp_path: Path) -> None:
-    message = error_of(tmp_path, "version: 1\nsuits:\n  api: x\n")
-    assert message == "FILE:2: suits: unknown key 'suits'; did you mean 'suites'?"
 
 
 def test_unknown_key_without_a_close_match_lists_the_valid_ones(tmp_path: Path) -> None:
     message = error_of(tmp_path, "suites: {api: x}\npostgres: {xyz: 1}\n")
     assert message.startswith("FILE:2: postgres.xyz: unknown key 'xyz'; expected one of: image,")
-
-
-def test_unknown_nested_key_names_the_full_path(tmp_path: Path) -> None:
-    message = error_of(
-        tmp_path,
-        """\
-        services:
-          redis:
-            image: redis:7-alpine
-            port: 6379
-            ready: {tpc: 6379}
-        suites: {api: x}
-        """,
-    )
-    assert message == "FILE:5: services.redis.ready.tpc: unknown key 'tpc'; did you mean 'tcp'?"
-
-
-def test_unknown_suite_key(tmp_path: Path) -> None:
-    message = error_of(tmp_path, "suites:\n  api:\n    command: x\n    timout: 5m\n")
-    assert message == "FILE:4: suites.api.timout: unknown key 'timout'; did you mean 'timeout'?"
-
-
-def test_bad_duration(tmp_path: Path) -> None:
-    message = error_of(
-        tmp_path,
-        """\
-        version: 1
-        suites:
-          api:
-            command: cargo test
-
-            timeout: soon
-        """,
-    )
-    assert message == "FILE:6: suites.api.timeout: expected a duration like 30s, 5m, 1h; got 'soon'"
 
 
 @pytest.mark.parametrize(
@@ -479,77 +554,10 @@ def test_durations_must_be_positive(tmp_path: Path, written: str, shown: str) ->
     )
 
 
-def test_wrong_type_boolean(tmp_path: Path) -> None:
-    message = error_of(tmp_path, 'postgres:\n  tmpfs: "yes"\nsuites: {api: x}\n')
-    assert message == "FILE:2: postgres.tmpfs: expected true or false; got 'yes'"
-
-
-def test_wrong_type_collection_where_a_string_is_expected(tmp_path: Path) -> None:
-    message = error_of(tmp_path, "env:\n  RUST_LOG: [info]\nsuites: {api: x}\n")
-    assert message == "FILE:2: env.RUST_LOG: expected a string; got a list"
-
-
-def test_wrong_type_list_expected(tmp_path: Path) -> None:
-    message = error_of(tmp_path, "requires: cargo\nsuites: {api: x}\n")
-    assert message == "FILE:1: requires: expected a list of strings; got 'cargo'"
-
-
-def test_wrong_type_integer(tmp_path: Path) -> None:
-    message = error_of(tmp_path, "defaults: {jobs: 0}\nsuites: {api: x}\n")
-    assert message == "FILE:1: defaults.jobs: expected an integer >= 1; got 0"
-
-
-def test_bad_choice_suggests(tmp_path: Path) -> None:
-    message = error_of(tmp_path, "image: {rebuild: if_changed}\nsuites: {api: x}\n")
-    assert message == (
-        "FILE:1: image.rebuild: expected one of if-missing, if-changed, always;"
-        " got 'if_changed'; did you mean 'if-changed'?"
-    )
-
-
 def test_unsupported_version(tmp_path: Path) -> None:
     message = error_of(tmp_path, "version: 2\nsuites: {api: x}\n")
     assert message.startswith("FILE:1: version: expected 1 ")
     assert message.endswith("; got 2")
-
-
-def test_needs_an_unknown_service(tmp_path: Path) -> None:
-    message = error_of(
-        tmp_path,
-        """\
-        services:
-          redis: {image: redis:7-alpine, port: 6379}
-        suites:
-          api:
-            command: x
-            needs:
-              - postgres
-              - redsi
-        """,
-    )
-    assert message == "FILE:8: suites.api.needs[1]: unknown service 'redsi'; did you mean 'redis'?"
-
-
-def test_both_port_and_ports(tmp_path: Path) -> None:
-    message = error_of(
-        tmp_path,
-        """\
-        services:
-          redis:
-            image: redis:7-alpine
-            port: 6379
-            ports: [6379, 6380]
-        suites: {api: x}
-        """,
-    )
-    assert message == "FILE:5: services.redis.ports: set either 'port' or 'ports', not both"
-
-
-def test_port_out_of_range(tmp_path: Path) -> None:
-    message = error_of(tmp_path, "services:\n  r: {image: r, ports: [1, 70000]}\nsuites: {a: x}\n")
-    assert (
-        message == "FILE:2: services.r.ports[1]: expected a port number from 1 to 65535; got 70000"
-    )
 
 
 def test_ready_tcp_port_must_be_published(tmp_path: Path) -> None:
@@ -557,21 +565,9 @@ def test_ready_tcp_port_must_be_published(tmp_path: Path) -> None:
     assert message.startswith("FILE:2: services.r.ready.tcp: port 6379 is not published")
 
 
-def test_service_name_postgres_is_reserved(tmp_path: Path) -> None:
-    message = error_of(tmp_path, "services:\n  postgres: {image: postgres}\nsuites: {a: x}\n")
-    assert message == "FILE:2: services.postgres: the name 'postgres' is reserved" + (
-        " for the tool's own Postgres"
-    )
-
-
 def test_service_name_must_be_lower_case(tmp_path: Path) -> None:
     message = error_of(tmp_path, "services:\n  Redis: {image: redis}\nsuites: {a: x}\n")
     assert message.startswith("FILE:2: services.Redis: invalid service name 'Redis': expected ")
-
-
-def test_service_without_image(tmp_path: Path) -> None:
-    message = error_of(tmp_path, "services:\n  redis:\n    port: 6379\nsuites: {a: x}\n")
-    assert message == "FILE:2: services.redis: missing required key 'image'"
 
 
 def test_service_reuse_and_max_reuse(tmp_path: Path) -> None:
@@ -594,20 +590,6 @@ def test_service_reuse_must_be_a_boolean(tmp_path: Path) -> None:
         tmp_path, "services:\n  redis: {image: redis, reuse: often}\nsuites: {a: x}\n"
     )
     assert message.startswith("FILE:2: services.redis.reuse: expected "), message
-
-
-def test_migrations_with_both_dir_and_command(tmp_path: Path) -> None:
-    message = error_of(
-        tmp_path,
-        """\
-        postgres:
-          migrations:
-            dir: migrations
-            command: sqlx migrate run
-        suites: {api: x}
-        """,
-    )
-    assert message == "FILE:2: postgres.migrations: set either 'dir' or 'command', not both"
 
 
 def test_migrations_files_need_a_command(tmp_path: Path) -> None:

@@ -12,8 +12,15 @@ from pathlib import Path
 import pytest
 
 from hodei_e2e.config import load_config
-from hodei_e2e.docker import DEFAULT_SOCKET, resolve_endpoint
-from hodei_e2e.doctor import Check, base_images, exit_code, run_checks, tool_checks
+from hodei_e2e.docker import DEFAULT_SOCKET, Endpoint, resolve_endpoint
+from hodei_e2e.doctor import (
+    Check,
+    _engine_remedy,
+    base_images,
+    exit_code,
+    run_checks,
+    tool_checks,
+)
 
 
 def test_exit_code_is_3_only_when_a_check_fails() -> None:
@@ -157,9 +164,6 @@ def test_endpoint_broken_docker_config_means_the_default(tmp_path: Path, content
 
 
 def test_permission_denied_on_the_socket_gives_group_advice(tmp_path: Path) -> None:
-    from hodei_e2e.docker import Endpoint
-    from hodei_e2e.doctor import _engine_remedy
-
     path = tmp_path / "docker.sock"
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(path))
@@ -171,9 +175,6 @@ def test_permission_denied_on_the_socket_gives_group_advice(tmp_path: Path) -> N
 
 
 def test_missing_socket_says_so_and_how_to_start_an_engine(tmp_path: Path) -> None:
-    from hodei_e2e.docker import Endpoint
-    from hodei_e2e.doctor import _engine_remedy
-
     where = Endpoint(f"unix://{tmp_path}/gone.sock", "context colima", context="colima")
     remedy = _engine_remedy(where, FileNotFoundError(2, "No such file or directory"))
     assert f"No socket at {tmp_path}/gone.sock" in remedy

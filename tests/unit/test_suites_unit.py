@@ -110,12 +110,54 @@ def test_run_id_of_a_foreign_database_is_none(name: str) -> None:
 # -- masking ---------------------------------------------------------------------------------------
 
 
-def test_a_password_is_masked_everywhere() -> None:
+@pytest.mark.parametrize(
+    ("secrets", "text", "expected"),
+    [
+        pytest.param(
+            ["hunter2-secret"],
+            "password is hunter2-secret, again hunter2-secret",
+            f"password is {MASK}, again {MASK}",
+            id="a_password_is_masked_everywhere",
+        ),
+        pytest.param(
+            ["postgres"],
+            "image postgres:16-alpine, user postgres, "
+            "url postgres://postgres:postgres@127.0.0.1:5432/postgres, PGPASSWORD=postgres",
+            "image postgres:16-alpine, user postgres, "
+            f"url postgres://postgres:{MASK}@127.0.0.1:5432/postgres, PGPASSWORD={MASK}",
+            id="a_well_known_password_is_masked_as_a_credential_only",
+        ),
+        pytest.param(
+            ["pw"],
+            "postgres://u:pw@h/db, pwd",
+            f"postgres://u:{MASK}@h/db, pwd",
+            id="a_short_password_is_masked_in_a_url",
+        ),
+        pytest.param(
+            ["a.b*c+(d)"],
+            "x a.b*c+(d) y axbbbc+d",
+            f"x {MASK} y axbbbc+d",
+            id="regex_characters_in_a_password_are_literal",
+        ),
+        pytest.param(
+            ["secret-one", "secret-one-and-more"],
+            "[secret-one-and-more]",
+            f"[{MASK}]",
+            id="the_longer_of_two_overlapping_secrets_is_masked_whole",
+        ),
+        pytest.param(
+            [None, ""],
+            "postgres://u:p@h/db",
+            "postgres://u:p@h/db",
+            id="nothing_registered_changes_nothing",
+        ),
+    ],
+)
+def test_masking(secrets: list[str | None], text: str, expected: str) -> None:
     masker = Masker()
-    masker.add("hunter2-secret")
-    assert masker("password is hunter2-secret, again hunter2-secret") == (
-        f"password is {MASK}, again {MASK}"
-    )
+    for secret in secrets:
+        masker.add(secret)
+    assert masker(text) == expected
 
 
 def test_the_url_encoded_form_is_masked_too() -> None:
@@ -125,42 +167,3 @@ def test_the_url_encoded_form_is_masked_too() -> None:
     assert "p%40ss%2Fword" not in text
     assert "p@ss/word" not in text
     assert text.startswith(f"postgres://postgres:{MASK}@127.0.0.1:5432/db")
-
-
-def test_a_well_known_password_is_masked_as_a_credential_only() -> None:
-    masker = Masker()
-    masker.add("postgres")
-    text = masker(
-        "image postgres:16-alpine, user postgres, "
-        "url postgres://postgres:postgres@127.0.0.1:5432/postgres, PGPASSWORD=postgres"
-    )
-    assert text == (
-        "image postgres:16-alpine, user postgres, "
-        f"url postgres://postgres:{MASK}@127.0.0.1:5432/postgres, PGPASSWORD={MASK}"
-    )
-
-
-def test_a_short_password_is_masked_in_a_url() -> None:
-    masker = Masker()
-    masker.add("pw")
-    assert masker("postgres://u:pw@h/db, pwd") == f"postgres://u:{MASK}@h/db, pwd"
-
-
-def test_regex_characters_in_a_password_are_literal() -> None:
-    masker = Masker()
-    masker.add("a.b*c+(d)")
-    assert masker("x a.b*c+(d) y axbbbc+d") == f"x {MASK} y axbbbc+d"
-
-
-def test_the_longer_of_two_overlapping_secrets_is_masked_whole() -> None:
-    masker = Masker()
-    masker.add("secret-one")
-    masker.add("secret-one-and-more")
-    assert masker("[secret-one-and-more]") == f"[{MASK}]"
-
-
-def test_nothing_registered_changes_nothing() -> None:
-    masker = Masker()
-    masker.add(None)
-    masker.add("")
-    assert masker("postgres://u:p@h/db") == "postgres://u:p@h/db"
