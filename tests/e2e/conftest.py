@@ -60,10 +60,6 @@ class WrittenConfig:
     path: Path
     project: str
 
-    @property
-    def root(self) -> Path:
-        return self.path.parent
-
 
 @dataclass
 class CliProcess:

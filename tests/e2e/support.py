@@ -3,8 +3,10 @@ removes whatever a test's runs left behind, even when the test fails."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import textwrap
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +36,46 @@ def state(name_or_id: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def label(container: str, key: str) -> str:
+    """The value of a container's label `key` ("" when it has none)."""
+    return docker(
+        "inspect", "-f", f'{{{{index .Config.Labels "{key}"}}}}', container
+    ).stdout.strip()
+
+
 def psql_on(container: str, query: str) -> list[str]:
     """Run `query` with psql inside a Postgres container; its output, split on blanks."""
     return docker("exec", container, "psql", "-U", "postgres", "-qAtc", query).stdout.split()
+
+
+def suite_databases(container: str) -> list[str]:
+    """The suite databases (the tool's prefix, not a template) in a Postgres container."""
+    return psql_on(
+        container,
+        "SELECT datname FROM pg_database "
+        "WHERE datname LIKE 'e2e\\_%' AND NOT datistemplate ORDER BY 1",
+    )
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0.05) -> bool:
+    """Poll `condition` for at most `timeout` seconds; whether it came true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return bool(condition())
+
+
+def run_json(
+    cli: Any, root: Path, *args: str, report: str = "report.json", **kwargs: Any
+) -> tuple[Any, dict[str, Any]]:
+    """`hodei-e2e run --json REPORT ARGS...` in `root`: the CliResult, and the JSON report, which
+    the run must have written whatever its exit code."""
+    result = cli.run("run", "--json", report, *args, cwd=root, **kwargs)
+    path = root / report
+    assert path.is_file(), f"no JSON report written\n{result.explain()}"
+    return result, json.loads(path.read_text())
 
 
 @dataclass

@@ -102,9 +102,7 @@ def test_dry_run_lists_and_removes_nothing_then_cleanup_removes_and_json_names(
     assert docker_ps(f"io.hodei.e2e.project={project}") == []
 
 
-def test_cleanup_with_nothing_to_do_says_so(
-    cli: Any, engine: Any, tmp_path: Path, scrub: Scrub
-) -> None:
+def test_cleanup_with_nothing_to_do_says_so(cli: Any, engine: Any, tmp_path: Path) -> None:
     # Another session's orphan may exist on a shared engine: then this proves only the exit code.
     result = cli.run("cleanup", "--dry-run", cwd=tmp_path)
     assert result.code == 0, result.explain()

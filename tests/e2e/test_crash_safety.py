@@ -14,22 +14,23 @@ import json
 import os
 import secrets
 import signal
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import support
 from support import (
     SESSION_LABEL,
     TEST_PROJECT,
+    Scrub,
     find_watchdog,
     process_alive,
-    psql_on,
     script,
+    state,
+    suite_databases,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
@@ -82,36 +83,13 @@ def worker_body(session: str, project: str, image: str, gate: bool) -> str:
     )
 
 
-class Scrub(support.Scrub):
-    """Also kills the suites' process groups of the runs it tracks (their pids are in files)."""
-
-    def track(self, project: str, directory: Path) -> None:
-        self.projects.add(project)
-        self.finalizers.append(lambda: _kill_suites(directory))
-
-
-def _kill_suites(directory: Path) -> None:
+def kill_suites(directory: Path) -> None:
+    """Kill the process groups of the suites whose pids are in `directory` (scrub finalizer)."""
     for pid in suite_pids(directory).values():
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-
-
-@pytest.fixture
-def scrub(cli: Any) -> Iterator[Scrub]:
-    helper = Scrub(cli, len(cli.started))
-    yield helper
-    helper.finish()
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return bool(condition())
 
 
 @dataclass
@@ -146,35 +124,14 @@ def start_blocking_run(
     body = worker_body(cli.support.session, project, base_image, gate)
     command = script(root, "block.sh", extra + body)
     config = cli.write_config(root, dict.fromkeys(suites, command), project=project)
-    scrub.track(config.project, root)
+    scrub.projects.add(config.project)
+    scrub.finalizers.append(lambda: kill_suites(root))
     process = cli.start("run", "--json", "report.json", *args, cwd=root, env=env)
     process.wait_for(
         lambda: all((root / f"{s}.started").exists() for s in suites),
         f"suites {', '.join(suites)} to start",
     )
     return Started(root, config.project, process, suites)
-
-
-def running(name_or_id: str) -> bool:
-    done = subprocess.run(
-        ["docker", "inspect", "-f", "{{.State.Running}}", name_or_id],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    return done.returncode == 0 and done.stdout.strip() == "true"
-
-
-def exists(name_or_id: str) -> bool:
-    done = subprocess.run(
-        ["docker", "inspect", "-f", "{{.Id}}", name_or_id],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    return done.returncode == 0
 
 
 def project_ps(docker_ps: Callable[..., list[str]], project: str) -> list[str]:
@@ -191,7 +148,7 @@ def test_kill9_of_the_run_leaves_nothing_within_10s(
 ) -> None:
     run = start_blocking_run(cli, scrub, tmp_path, base_image)
     workers = run.workers()
-    assert all(running(w) for w in workers.values()), workers
+    assert all(state(w) == "running" for w in workers.values()), workers
     assert docker_ps("io.hodei.e2e.role=postgres", f"io.hodei.e2e.project={run.project}") != []
     pids = run.all_pids()
     assert len(pids) == 4, pids
@@ -206,7 +163,7 @@ def test_kill9_of_the_run_leaves_nothing_within_10s(
     def clean() -> bool:
         return (
             project_ps(docker_ps, run.project) == []
-            and not any(exists(w) for w in workers.values())
+            and all(state(w) is None for w in workers.values())
             and not any(process_alive(p) for p in pids.values())
         )
 
@@ -293,7 +250,7 @@ def test_cleanup_removes_a_dead_runs_worker_while_another_run_is_live(
     assert docker_ps("io.hodei.e2e=true", f"io.hodei.e2e.project={dead.project}") == [], (
         result.explain()
     )
-    assert not exists(dead_worker), (
+    assert state(dead_worker) is None, (
         f"`hodei-e2e cleanup` kept the worker {dead_worker} of a dead run because another run "
         f"was live\n{result.explain()}"
     )
@@ -310,11 +267,7 @@ def test_cleanup_drops_a_dead_runs_databases_in_a_reused_server(
     assert result.code == 0, result.explain()
     singleton = docker_ps("io.hodei.e2e.reuse=true", f"io.hodei.e2e.project={run.project}")
     assert len(singleton) == 1, f"the reused server should stay: {singleton}"
-    databases = psql_on(
-        singleton[0].split()[0],
-        "SELECT datname FROM pg_database "
-        "WHERE datname LIKE 'e2e\\_%' AND NOT datistemplate ORDER BY 1",
-    )
+    databases = suite_databases(singleton[0].split()[0])
     assert databases == [], (
         f"`hodei-e2e cleanup` left the dead run's databases in the reused server: {databases}\n"
         + result.explain()
@@ -342,7 +295,8 @@ def test_cleanup_during_two_live_runs_removes_nothing_of_theirs(
         args = ("--reuse",)
         warm = tmp_path / "warm"
         config = cli.write_config(warm, {"warm": "true"}, project=project)
-        scrub.track(config.project, warm)
+        scrub.projects.add(config.project)
+        scrub.finalizers.append(lambda: kill_suites(warm))
         warmed = cli.run("run", "--reuse", cwd=warm, env=env)  # its creator is gone
         assert warmed.code == 0, warmed.explain()
     runs = [
@@ -411,18 +365,14 @@ def test_sigterm_during_suites_exits_143_and_leaves_nothing_within_7_5s(
 
     os.kill(run.process.pid, signal.SIGTERM)
     sent = time.monotonic()
-    try:
-        run.process.proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"no exit 30 s after SIGTERM\n{run.process.output().explain()}")
+    result = run.process.wait(30)
     elapsed = time.monotonic() - sent
-    result = run.process.output()
 
     left_containers = project_ps(docker_ps, run.project)
     left_pids = {n: p for n, p in pids.items() if process_alive(p)}
     assert result.code == 143, result.explain()
     assert left_containers == [], f"left after SIGTERM: {left_containers}\n{result.explain()}"
-    assert not any(exists(w) for w in workers.values())
+    assert all(state(w) is None for w in workers.values())
     assert left_pids == {}, f"suite processes survived SIGTERM: {left_pids}"
     assert elapsed < 7.5, f"SIGTERM to exit took {elapsed:.2f}s (GitHub Actions kills at 7.5 s)"
     assert "interrupted by SIGTERM" in result.stderr

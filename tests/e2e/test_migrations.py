@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from support import Scrub, psql_on, script
+from support import Scrub, psql_on, run_json, script, suite_databases
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -54,15 +54,6 @@ def migrations(root: Path, files: dict[str, str]) -> dict[str, str]:
     return {"dir": "migrations"}
 
 
-def run(
-    cli: Any, root: Path, name: str, *args: str, env: dict[str, str] | None = None
-) -> tuple[Any, dict[str, Any]]:
-    result = cli.run("run", "--json", f"{name}.json", *args, cwd=root, env=env)
-    path = root / f"{name}.json"
-    assert path.is_file(), f"no JSON report\n{result.explain()}"
-    return result, json.loads(path.read_text())
-
-
 # -- once across runs ------------------------------------------------------------------------------
 
 
@@ -79,9 +70,13 @@ def test_migrations_run_once_across_two_reused_runs(
     )
     scrub.projects.add(config.project)
 
-    first, first_report = run(cli, tmp_path, "first", "--reuse", env={"RUN_NO": "1"})
+    first, first_report = run_json(
+        cli, tmp_path, "--reuse", report="first.json", env={"RUN_NO": "1"}
+    )
     assert first.code == 0, first.explain()
-    second, second_report = run(cli, tmp_path, "second", "--reuse", env={"RUN_NO": "2"})
+    second, second_report = run_json(
+        cli, tmp_path, "--reuse", report="second.json", env={"RUN_NO": "2"}
+    )
     assert second.code == 0, second.explain()
 
     assert second_report["postgres"]["container"] == first_report["postgres"]["container"]
@@ -110,13 +105,7 @@ def test_migrations_run_once_across_two_reused_runs(
     )
     assert finished == [template]
     # Between runs: the server, its template, and no suite database.
-    assert (
-        psql_on(
-            server,
-            "SELECT datname FROM pg_database WHERE datname LIKE 'e2e\\_%' AND NOT datistemplate",
-        )
-        == []
-    )
+    assert suite_databases(server) == []
     assert len(docker_ps(f"io.hodei.e2e.project={config.project}")) == 1
 
 
@@ -135,7 +124,7 @@ def test_broken_migration_exits_4_naming_the_file_and_leaves_no_template(
         },
     )
     scrub.projects.add(config.project)
-    broken, report = run(cli, tmp_path, "broken", "--reuse", env={"RUN_NO": "1"})
+    broken, report = run_json(cli, tmp_path, "--reuse", report="broken.json", env={"RUN_NO": "1"})
     assert broken.code == 4, broken.explain()
     assert "002_broken.sql" in broken.stderr, broken.explain()
     assert "no_such_table" in broken.stderr
@@ -156,7 +145,9 @@ def test_broken_migration_exits_4_naming_the_file_and_leaves_no_template(
 
     # Fixed, the next run migrates and passes on the same server.
     migrations(tmp_path, {"001_runs.sql": FIRST, "002_widgets.sql": SECOND})
-    fixed, fixed_report = run(cli, tmp_path, "fixed", "--reuse", env={"RUN_NO": "2"})
+    fixed, fixed_report = run_json(
+        cli, tmp_path, "--reuse", report="fixed.json", env={"RUN_NO": "2"}
+    )
     assert fixed.code == 0, fixed.explain()
     assert fixed_report["postgres"]["container"].startswith(server)
     assert (tmp_path / "seen-2-never").read_text().startswith("1|")
@@ -192,7 +183,7 @@ def test_isolation_container_keeps_the_env_contract(
         defaults={"jobs": 2},
     )
     scrub.projects.add(config.project)
-    result, report = run(cli, tmp_path, "report", "--isolation", "container")
+    result, report = run_json(cli, tmp_path, "--isolation", "container")
     assert result.code == 0, result.explain()
 
     envs = {}

@@ -13,21 +13,25 @@ import os
 import re
 import secrets
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Scrub, docker, find_watchdog, process_alive, psql_on, script, state
+from support import (
+    Scrub,
+    docker,
+    find_watchdog,
+    label,
+    process_alive,
+    run_json,
+    script,
+    state,
+    suite_databases,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
-
-
-def label(container: str, key: str) -> str:
-    return docker(
-        "inspect", "-f", f'{{{{index .Config.Labels "{key}"}}}}', container
-    ).stdout.strip()
 
 
 @dataclass
@@ -48,10 +52,8 @@ class Run:
 
 
 def run_reused(cli: Any, root: Path, name: str, *args: str) -> Run:
-    result = cli.run("run", "--reuse", "--json", f"{name}.json", *args, cwd=root)
-    path = root / f"{name}.json"
-    assert path.is_file(), f"no JSON report\n{result.explain()}"
-    return Run(result.code, result.stdout, result.stderr, json.loads(path.read_text()))
+    result, report = run_json(cli, root, "--reuse", *args, report=f"{name}.json")
+    return Run(result.code, result.stdout, result.stderr, report)
 
 
 QUERY = "psql -v ON_ERROR_STOP=1 -qAt -c 'SELECT 1'"
@@ -59,13 +61,6 @@ QUERY = "psql -v ON_ERROR_STOP=1 -qAt -c 'SELECT 1'"
 
 def project_containers(docker_ps: Any, project: str) -> list[str]:
     return docker_ps(f"io.hodei.e2e.project={project}")
-
-
-def suite_databases(container: str) -> list[str]:
-    return psql_on(
-        container,
-        "SELECT datname FROM pg_database WHERE datname LIKE 'e2e\\_%' AND NOT datistemplate",
-    )
 
 
 # -- reuse, and `cleanup --all` --------------------------------------------------------------------
@@ -139,7 +134,7 @@ def test_killed_reused_container_is_replaced(
 
 
 def test_config_change_gives_a_new_container(
-    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any, scrub: Scrub
+    cli: Any, engine: Any, tmp_path: Path, scrub: Scrub
 ) -> None:
     show = script(
         tmp_path,
@@ -148,16 +143,16 @@ def test_config_change_gives_a_new_container(
     )
     config = cli.write_config(tmp_path, {"show": show}, postgres={"settings": {"work_mem": "4MB"}})
     scrub.projects.add(config.project)
-    first = cli.run("run", "--reuse", "--json", "first.json", cwd=tmp_path, env={"RUN_NO": "1"})
+    first, report = run_json(cli, tmp_path, "--reuse", report="first.json", env={"RUN_NO": "1"})
     assert first.code == 0, first.explain()
-    first_id = json.loads((tmp_path / "first.json").read_text())["postgres"]["container"]
+    first_id = report["postgres"]["container"]
 
     cli.write_config(
         tmp_path, {"show": show}, postgres={"settings": {"work_mem": "8MB"}}, project=config.project
     )
-    second = cli.run("run", "--reuse", "--json", "second.json", cwd=tmp_path, env={"RUN_NO": "2"})
+    second, report = run_json(cli, tmp_path, "--reuse", report="second.json", env={"RUN_NO": "2"})
     assert second.code == 0, second.explain()
-    second_id = json.loads((tmp_path / "second.json").read_text())["postgres"]["container"]
+    second_id = report["postgres"]["container"]
 
     assert second_id != first_id, "a server of another configuration was reused"
     assert (tmp_path / "work_mem-1").read_text().strip() == "4MB"
@@ -234,9 +229,9 @@ def test_crash_of_the_creating_run_keeps_the_server_another_run_uses(
     watchdog = find_watchdog(a.pid)
     assert watchdog is not None
     os.kill(a.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while process_alive(watchdog) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert wait_until(lambda: not process_alive(watchdog), timeout=10), (
+        "run A's watchdog did not finish cleaning up within 10 s"
+    )
     (b_root / "go").touch()
     result = b.wait(60)
     left = project_containers(docker_ps, project)

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
-from support import script
+from support import process_alive, run_json, script
 
 from hodei_e2e import __version__
 
@@ -27,15 +27,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def process_alive(pid: int) -> bool:
-    """Whether `pid` is a live process (a zombie is dead: nothing reaps orphans here)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] not in "ZXx"
 
 
 def pids(directory: Path, pattern: str) -> dict[str, int]:
@@ -70,10 +61,7 @@ class Outcome:
 
 
 def run_to_outcome(cli: Any, root: Path, config: Any, *args: str, **kwargs: Any) -> Outcome:
-    result = cli.run("run", "--json", "report.json", *args, cwd=root, **kwargs)
-    report_path = root / "report.json"
-    assert report_path.is_file(), f"no JSON report written\n{result.explain()}"
-    report = json.loads(report_path.read_text())
+    result, report = run_json(cli, root, *args, **kwargs)
     return Outcome(root, config.project, result.code, result.stdout, result.stderr, report)
 
 

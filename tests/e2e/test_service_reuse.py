@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Scrub, add_services, docker, script, state
+from support import Scrub, add_services, docker, label, run_json, script, state
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(150)]
 
@@ -50,13 +50,15 @@ class Project:
 
     def run(self, *args: str) -> tuple[Any, dict[str, Any]]:
         self.runs += 1
-        report = self.root / f"run-{self.runs}.json"
-        result = self.cli.run(
-            "run", "--json", str(report), *args, cwd=self.root, env={"RUN_NO": str(self.runs)}
+        result, report = run_json(
+            self.cli,
+            self.root,
+            *args,
+            report=f"run-{self.runs}.json",
+            env={"RUN_NO": str(self.runs)},
         )
-        assert report.is_file(), f"no JSON report\n{result.explain()}"
         assert result.code == 0, result.explain()
-        return result, json.loads(report.read_text())["services"][0]
+        return result, report["services"][0]
 
     def url(self, run_no: int) -> str:
         return (self.root / f"url-{run_no}").read_text().strip()
@@ -127,12 +129,7 @@ def test_changed_service_or_image_gives_a_new_container(
     _, record = project.run()
     second = record["container"]
     assert second != first, "a service of another configuration was reused"
-    hashes = {
-        docker(
-            "inspect", "-f", '{{index .Config.Labels "io.hodei.e2e.config-hash"}}', c
-        ).stdout.strip()
-        for c in (first, second)
-    }
+    hashes = {label(c, "io.hodei.e2e.config-hash") for c in (first, second)}
     assert len(hashes) == 2, hashes
     assert "" not in hashes, hashes
 

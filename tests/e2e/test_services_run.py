@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import add_services, script
+from support import add_services, run_json, script
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 
@@ -28,10 +28,7 @@ STUCK_LOG = "stuck: waiting for a licence server (hodei-test)"
 
 def run(cli: Any, root: Path, *args: str, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
     kwargs.setdefault("timeout", 90)
-    result = cli.run("run", "--json", "report.json", *args, cwd=root, **kwargs)
-    path = root / "report.json"
-    assert path.is_file(), f"no JSON report\n{result.explain()}"
-    return result, json.loads(path.read_text())
+    return run_json(cli, root, *args, **kwargs)
 
 
 def by_name(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
