@@ -26,6 +26,7 @@ from yaml.resolver import Resolver
 from hodei_e2e.errors import ConfigError
 
 RebuildPolicy = Literal["if-missing", "if-changed", "always"]
+BuilderSetting = Literal["auto", "buildkit", "classic"]  # see hodei_e2e/builder.py
 
 DEFAULT_MAX_REUSE = 8 * 3600.0  # seconds a reusable container may serve
 DEFAULT_POSTGRES_IMAGE = "postgres:16-alpine"
@@ -44,6 +45,7 @@ class ImageConfig:
     build_args: Mapping[str, str] = field(default_factory=dict)
     target: str | None = None
     rebuild: RebuildPolicy = "if-changed"
+    builder: BuilderSetting = "auto"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,7 +153,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 _TOP_KEYS = (
     "version", "project", "requires", "image", "postgres", "services", "env", "suites", "defaults",
 )  # fmt: skip
-_IMAGE_KEYS = ("tag", "dockerfile", "context", "build_args", "target", "rebuild")
+_IMAGE_KEYS = ("tag", "dockerfile", "context", "build_args", "target", "rebuild", "builder")
 _POSTGRES_KEYS = (
     "image", "user", "password", "settings", "tmpfs", "startup_timeout", "reuse", "max_reuse",
     "migrations", "database_prefix",
@@ -230,11 +232,19 @@ def _image(cursor: _Cursor) -> ImageConfig:
         build_args=fields.read("build_args", _Cursor.text_map, {}),
         target=fields.read("target", _Cursor.word, None),
         rebuild=fields.read("rebuild", _rebuild, _IMAGE_DEFAULTS.rebuild),
+        builder=fields.read("builder", _builder, _IMAGE_DEFAULTS.builder),
     )
 
 
 def _rebuild(cursor: _Cursor) -> RebuildPolicy:
     return _REBUILD[cursor.choice(tuple(_REBUILD))]
+
+
+_BUILDERS: dict[str, BuilderSetting] = {name: name for name in ("auto", "buildkit", "classic")}
+
+
+def _builder(cursor: _Cursor) -> BuilderSetting:
+    return _BUILDERS[cursor.choice(tuple(_BUILDERS))]
 
 
 def _postgres(cursor: _Cursor) -> PostgresConfig:
