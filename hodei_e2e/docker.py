@@ -96,10 +96,11 @@ CANCEL_DRAIN = 15.0  # seconds to wait for a cancelled BuildKit build's stream t
 class BuildStream:
     """The decoded messages of a running build; closing it before the end stops the build.
 
-    The classic builder stops when the connection drops. BuildKit on Docker 20.10 does not: a
-    build whose client has gone runs on and tags its image. So an unfinished BuildKit build is
-    cancelled by its id (`POST /build/cancel`), and its stream read to the end (bounded by
-    CANCEL_DRAIN), so that no tag appears after the caller has cleaned up.
+    Both builders stop when the connection drops (the engine cancels the request; checked on
+    20.10 with a RUN step in progress). An unfinished BuildKit build is also cancelled by its
+    id (`POST /build/cancel`, what the docker CLI does), for a connection that a proxy between
+    us and the engine keeps open, and its stream is read to the end (bounded by CANCEL_DRAIN),
+    so that no tag appears after the caller has removed the temporary one.
     """
 
     def __init__(self, response: Any, cancel: Callable[[], None] | None = None) -> None:

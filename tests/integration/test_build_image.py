@@ -2,7 +2,8 @@
 says, and that an interrupted or failed build never leaves an image under the real tag.
 
 Every test builds its own tag (`hodei-e2e-test/img-<random>:t`, project `imgtest-<random>`) FROM
-the local busybox image, runs the CLI as a subprocess, and removes its images at the end.
+the local busybox image, runs the CLI as a subprocess, and removes its images at the end. The
+engine's BuildKit builds by default; `project.builder = "classic"` sets HODEI_E2E_BUILDER.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Project:
     tag: str
     project: str
     base_image: str
+    builder: str = ""  # HODEI_E2E_BUILDER for the CLI ("": auto)
 
     @property
     def context(self) -> Path:
@@ -59,7 +61,7 @@ class Project:
         return subprocess.run(
             [*CLI, "build-image", "-c", str(self.config), *args],
             cwd=self.root,
-            env=_environment(),
+            env=_environment(self.builder),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -70,16 +72,19 @@ class Project:
         return subprocess.Popen(
             [*CLI, "build-image", "-c", str(self.config), *args],
             cwd=self.root,
-            env=_environment(),
+            env=_environment(self.builder),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
 
 
-def _environment() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "HODEI_E2E_CONFIG"}
+def _environment(builder: str = "") -> dict[str, str]:
+    skip = ("HODEI_E2E_CONFIG", "HODEI_E2E_BUILDER")
+    env = {key: value for key, value in os.environ.items() if key not in skip}
     env.update(NO_COLOR="1", COLUMNS="200")
+    if builder:
+        env["HODEI_E2E_BUILDER"] = builder
     return env
 
 
@@ -134,17 +139,31 @@ def _build(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
 # -- when it builds --------------------------------------------------------------------------------
 
 
-def test_first_build_labels_the_image_and_logs_the_build(engine: Engine, project: Project) -> None:
+BUILDERS = {  # builder -> (what the build step says, how a step shows when not on a terminal)
+    "": ("with BuildKit (Docker Engine", "] RUN cat /app/main.sh > /built"),
+    "classic": ("with the classic builder (HODEI_E2E_BUILDER: classic)", "Step 4/"),
+}
+
+
+@pytest.mark.parametrize("builder", list(BUILDERS), ids=["buildkit", "classic"])
+def test_first_build_labels_the_image_and_logs_the_build(
+    engine: Engine, project: Project, builder: str
+) -> None:
+    project.builder = builder
+    says, step = BUILDERS[builder]
     result = _build(project)
     assert "built" in result.stderr
     assert "image missing" in result.stderr
-    assert "Step 4/" in result.stderr  # plain lines when not on a terminal
+    assert says in result.stderr, explain(result)
+    assert step in result.stderr, explain(result)  # plain lines when not on a terminal
     info = engine.image_info(project.tag)
     assert info is not None
     assert info.labels[CONTEXT_DIGEST].startswith("sha256:")
     assert info.labels[PROJECT] == project.project
+    assert info.labels["io.hodei.e2e.role"] == "worker-image"
     log = (project.root / ".hodei-e2e" / "build.log").read_text()
     assert "RUN cat /app/main.sh > /built" in log
+    assert says.split(" (")[0].removeprefix("with ") in log
     assert not [tag for tag in _all_tags(engine) if "hodei-tmp-" in tag and project.tag[:-2] in tag]
 
 
@@ -224,9 +243,17 @@ def test_run_without_build_reports_a_missing_image(engine: Engine, project: Proj
 # -- failures --------------------------------------------------------------------------------------
 
 
+FAILURES = {  # builder -> (the failing step, the engine's error)
+    "": ("failed at step 2/2: RUN for i", "executor failed running [/bin/sh -c for i in"),
+    "classic": ("failed at step 3/", "returned a non-zero code: 3"),
+}
+
+
+@pytest.mark.parametrize("builder", list(FAILURES), ids=["buildkit", "classic"])
 def test_a_failing_run_step_is_exit_4_with_the_step_and_its_last_lines(
-    engine: Engine, project: Project
+    engine: Engine, project: Project, builder: str
 ) -> None:
+    project.builder = builder
     project.write(
         "Dockerfile",
         "ARG BASE\nFROM ${BASE}\nRUN for i in $(seq 1 45); do echo out-$i; done; exit 3\n",
@@ -234,12 +261,14 @@ def test_a_failing_run_step_is_exit_4_with_the_step_and_its_last_lines(
     result = project.cli()
     assert result.returncode == 4, explain(result)
     error = result.stderr[result.stderr.index("✗") :]
-    assert "failed at step 3/" in error
+    step, engine_error = FAILURES[builder]
+    assert step in error, explain(result)
     assert "RUN for i in $(seq 1 45)" in error
     assert "out-45" in error
     assert "out-16" in error  # the last 30 lines...
     assert "out-15\n" not in error  # ...and no more
-    assert "returned a non-zero code: 3" in error
+    assert engine_error in error, explain(result)
+    assert "Traceback" not in result.stderr
     assert engine.image_info(project.tag) is None
     assert _project_images(engine, project) == []
 
@@ -266,9 +295,10 @@ def test_a_base_image_that_cannot_be_pulled_says_so(project: Project) -> None:
 # -- interruption and concurrency ------------------------------------------------------------------
 
 
-def test_an_interrupted_build_leaves_no_image_under_the_real_tag(
+def test_an_interrupted_classic_build_leaves_no_image_under_the_real_tag(
     engine: Engine, project: Project
 ) -> None:
+    project.builder = "classic"
     project.write("Dockerfile", "ARG BASE\nFROM ${BASE}\nCOPY app /app\nRUN sleep 30\n")
     process = project.start()
     assert process.stdout is not None
@@ -293,6 +323,48 @@ def test_an_interrupted_build_leaves_no_image_under_the_real_tag(
             break
         time.sleep(0.2)
     assert engine.find(container) is None
+
+
+def test_an_interrupted_buildkit_run_step_is_cancelled_and_leaves_no_image(
+    engine: Engine, project: Project
+) -> None:
+    """On Docker 20.10 a BuildKit build whose client went away runs on and tags its image:
+    the step must be cancelled, and no tag may appear later either."""
+    token = secrets.token_hex(4)
+    project.write(
+        "Dockerfile", f"ARG BASE\nFROM ${{BASE}}\nRUN echo started-{token}; sleep 4; echo end\n"
+    )
+    process = project.start()
+    assert process.stdout is not None
+    seen = []
+    deadline = time.monotonic() + 60
+    for line in process.stdout:
+        seen.append(line)
+        if line.strip().endswith(f"started-{token}"):  # the RUN step is running
+            break
+        assert time.monotonic() < deadline, "".join(seen)
+    assert _running(f"started-{token}; sleep 4"), "".join(seen)
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=30)
+    output = "".join(seen) + rest
+    assert process.returncode == 130, output
+    assert "interrupted by SIGINT" in output
+    assert not _running(f"started-{token}; sleep 4"), "the RUN step runs on after the interrupt"
+    time.sleep(5)  # past the step's end: a build left running would have tagged its image now
+    assert engine.image_info(project.tag) is None
+    assert _project_images(engine, project) == [], "an image appeared under the temporary tag"
+
+
+def _running(fragment: str) -> bool:
+    """A process on this host whose command line contains `fragment` (BuildKit runs a RUN step
+    as a plain process of the engine's host)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if fragment.encode() in cmdline.read_bytes().replace(b"\0", b" "):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def test_two_builds_of_one_tag_at_once_end_with_one_image(engine: Engine, project: Project) -> None:
