@@ -19,7 +19,7 @@ from pathlib import Path
 
 _DIRECTIVE = re.compile(r"#\s*([A-Za-z]+)\s*=\s*(.*?)\s*$")
 _INSTRUCTION = re.compile(r"\s*([A-Za-z]+)(\s+.*)?$", re.DOTALL)
-_HEREDOC = re.compile(r"<<-?\s*([\"']?)[A-Za-z_][A-Za-z0-9_]*\1")
+_HEREDOC = re.compile(r"(?:^|\s)<<-?([\"']?)[A-Za-z_][A-Za-z0-9_]*\1(?=\s|$)")  # a word
 _BUILDKIT_RUN_FLAG = re.compile(r"(?:^|\s)(--(?:mount|network|security))(?:=|\s)")
 _HEREDOC_INSTRUCTIONS = ("RUN", "COPY", "ADD")
 

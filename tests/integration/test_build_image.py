@@ -424,3 +424,93 @@ def test_the_listing_matches_what_docker_build_sends(
     ours = {entry.path for entry in listing.entries if entry.kind == "f"}
     ours -= {"Dockerfile"}  # excluded by .dockerignore: sent, then dropped by the engine
     assert ours == sent_by_cli
+
+
+# -- BuildKit: cache mounts, refusals, the bundled example -----------------------------------------
+
+
+def test_a_cache_mount_survives_into_the_next_build_after_a_source_change(
+    engine: Engine, project: Project
+) -> None:
+    cache = f"hodei-e2e-test-{secrets.token_hex(4)}"  # an id of its own: the engine is shared
+    project.write(
+        "Dockerfile",
+        "ARG BASE\nFROM ${BASE}\nCOPY app /app\n"
+        f"RUN --mount=type=cache,id={cache},target=/cache "
+        "cat /app/main.sh >> /cache/seen && sed 's/^/seen: /' /cache/seen\n",
+    )
+    result = _build(project)
+    assert "with BuildKit" in result.stderr, explain(result)
+    assert "seen: echo hello" in result.stderr
+    project.write("app/main.sh", "echo changed\n")
+    result = _build(project)
+    assert "1 file changed (app/main.sh)" in result.stderr, explain(result)
+    log = (project.root / ".hodei-e2e" / "build.log").read_text()
+    assert "seen: echo hello" in log, log  # written into the cache by the first build
+    assert "seen: echo changed" in log, log
+    info = engine.image_info(project.tag)
+    assert info is not None
+    assert info.labels[CONTEXT_DIGEST].startswith("sha256:")
+    assert info.labels[PROJECT] == project.project
+
+
+REFUSALS = {  # name -> (builder, Dockerfile body after FROM, what the message says)
+    "mount-on-classic": (
+        "classic",
+        "RUN --mount=type=cache,target=/cache true\n",
+        ":3: RUN --mount needs BuildKit; this build uses the classic builder",
+    ),
+    "heredoc-on-classic": ("classic", "RUN <<EOF\ntrue\nEOF\n", ":3: a heredoc needs BuildKit"),
+    "unreachable-frontend": (
+        "",
+        "RUN true\n",
+        ":1: `# syntax=hodei-e2e-test/no-such-frontend:1` asks for a frontend image",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_what_the_builder_cannot_build_is_refused_before_building(
+    engine: Engine, project: Project, case: str
+) -> None:
+    project.builder, body, says = REFUSALS[case]
+    frontend = case == "unreachable-frontend"
+    syntax = "# syntax=hodei-e2e-test/no-such-frontend:1\n" if frontend else ""
+    project.write("Dockerfile", f"{syntax}ARG BASE\nFROM ${{BASE}}\n{body}")
+    result = project.cli()
+    assert result.returncode == 3, explain(result)
+    assert says in result.stderr, explain(result)
+    assert "building" not in result.stderr.split("✗")[0]  # nothing was sent to the engine
+    assert engine.image_info(project.tag) is None
+
+
+def test_a_heredoc_on_an_engine_whose_frontend_predates_them_is_refused(
+    engine: Engine, project: Project, missing: Any
+) -> None:
+    version = engine.builder_facts().version
+    if tuple(int(part) for part in version.split(".")[:2]) >= (23, 0):
+        missing(f"engine {version} has a frontend with heredocs")
+    project.write("Dockerfile", "ARG BASE\nFROM ${BASE}\nRUN cat > /x <<'EOF'\nexport A=1\nEOF\n")
+    result = project.cli()
+    assert result.returncode == 3, explain(result)
+    assert ":3: a heredoc needs Docker Engine 23.0+" in result.stderr, explain(result)
+    assert "# syntax=docker/dockerfile:1.4" in result.stderr  # the other remedy
+
+
+@pytest.mark.parametrize("builder", ["", "classic"], ids=["buildkit", "classic"])
+def test_the_bundled_example_builds_with_either_builder(
+    engine: Engine, project: Project, builder: str
+) -> None:
+    """examples/worker as the demo e2e.yaml builds it, FROM the local busybox."""
+    shutil.rmtree(project.context)
+    shutil.copytree(Path(__file__).parents[2] / "examples" / "worker", project.context)
+    project.config.write_text(
+        f"version: 1\nproject: {project.project}\nimage:\n  tag: {project.tag}\n  context: ctx\n"
+        f"  build_args: {{BASE_IMAGE: '{project.base_image}'}}\nsuites:\n  noop: 'true'\n"
+    )
+    project.builder = builder
+    result = _build(project)
+    assert "built" in result.stderr, explain(result)
+    info = engine.image_info(project.tag)
+    assert info is not None
+    assert info.labels["org.opencontainers.image.title"] == "hodei-worker (e2e demo)"
