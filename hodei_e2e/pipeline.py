@@ -404,7 +404,11 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
                 build=run.options.build,
                 state_dir=config.root / ".hodei-e2e",
             )
-            note.text = f"built ({outcome.reason})" if outcome.built else "up to date"
+            note.text = (
+                f"built with {outcome.builder} ({outcome.reason})"
+                if outcome.built
+                else "up to date"
+            )
     if postgres is not None:
         with out.step(f"postgres {config.postgres.image}") as note:
             run.server, note.text = run.background.wait(postgres)

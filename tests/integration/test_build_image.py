@@ -448,6 +448,7 @@ def test_a_cache_mount_survives_into_the_next_build_after_a_source_change(
     log = (project.root / ".hodei-e2e" / "build.log").read_text()
     assert "seen: echo hello" in log, log  # written into the cache by the first build
     assert "seen: echo changed" in log, log
+    assert f"importing cache manifest from {project.tag}" in log  # the image it replaces
     info = engine.image_info(project.tag)
     assert info is not None
     assert info.labels[CONTEXT_DIGEST].startswith("sha256:")
