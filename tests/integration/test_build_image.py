@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,18 +139,36 @@ def _build(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
 # -- when it builds --------------------------------------------------------------------------------
 
 
-BUILDERS = {  # builder -> (what the build step says, how a step shows when not on a terminal)
-    "": ("with BuildKit (Docker Engine", "] RUN cat /app/main.sh > /built"),
-    "classic": ("with the classic builder (HODEI_E2E_BUILDER: classic)", "Step 4/"),
-}
+@dataclass(frozen=True)
+class Expected:
+    """What a user sees from one builder."""
+
+    setting: str  # HODEI_E2E_BUILDER ("": auto, which is BuildKit on the test engine)
+    says: str  # the build step's line
+    step: str  # how the RUN step shows when not on a terminal
+    failed_step: str  # how a failing step is named
+    engine_error: str  # the engine's words for a failing RUN
 
 
-@pytest.mark.parametrize("builder", list(BUILDERS), ids=["buildkit", "classic"])
+BUILDERS = {
+    "buildkit": Expected(
+        "", "with BuildKit (Docker Engine", "] RUN cat /app/main.sh > /built",
+        "failed at step 2/2: RUN for i", "executor failed running [/bin/sh -c for i in",
+    ),
+    "classic": Expected(
+        "classic", "with the classic builder (HODEI_E2E_BUILDER: classic)", "Step 4/",
+        "failed at step 3/", "returned a non-zero code: 3",
+    ),
+}  # fmt: skip
+each_builder = pytest.mark.parametrize("expected", BUILDERS.values(), ids=BUILDERS.keys())
+
+
+@each_builder
 def test_first_build_labels_the_image_and_logs_the_build(
-    engine: Engine, project: Project, builder: str
+    engine: Engine, project: Project, expected: Expected
 ) -> None:
-    project.builder = builder
-    says, step = BUILDERS[builder]
+    project.builder = expected.setting
+    says, step = expected.says, expected.step
     result = _build(project)
     assert "built" in result.stderr
     assert "image missing" in result.stderr
@@ -243,17 +261,11 @@ def test_run_without_build_reports_a_missing_image(engine: Engine, project: Proj
 # -- failures --------------------------------------------------------------------------------------
 
 
-FAILURES = {  # builder -> (the failing step, the engine's error)
-    "": ("failed at step 2/2: RUN for i", "executor failed running [/bin/sh -c for i in"),
-    "classic": ("failed at step 3/", "returned a non-zero code: 3"),
-}
-
-
-@pytest.mark.parametrize("builder", list(FAILURES), ids=["buildkit", "classic"])
+@each_builder
 def test_a_failing_run_step_is_exit_4_with_the_step_and_its_last_lines(
-    engine: Engine, project: Project, builder: str
+    engine: Engine, project: Project, expected: Expected
 ) -> None:
-    project.builder = builder
+    project.builder = expected.setting
     project.write(
         "Dockerfile",
         "ARG BASE\nFROM ${BASE}\nRUN for i in $(seq 1 45); do echo out-$i; done; exit 3\n",
@@ -261,13 +273,12 @@ def test_a_failing_run_step_is_exit_4_with_the_step_and_its_last_lines(
     result = project.cli()
     assert result.returncode == 4, explain(result)
     error = result.stderr[result.stderr.index("✗") :]
-    step, engine_error = FAILURES[builder]
-    assert step in error, explain(result)
+    assert expected.failed_step in error, explain(result)
     assert "RUN for i in $(seq 1 45)" in error
     assert "out-45" in error
     assert "out-16" in error  # the last 30 lines...
     assert "out-15\n" not in error  # ...and no more
-    assert engine_error in error, explain(result)
+    assert expected.engine_error in error, explain(result)
     assert "Traceback" not in result.stderr
     assert engine.image_info(project.tag) is None
     assert _project_images(engine, project) == []
@@ -300,21 +311,7 @@ def test_an_interrupted_classic_build_leaves_no_image_under_the_real_tag(
 ) -> None:
     project.builder = "classic"
     project.write("Dockerfile", "ARG BASE\nFROM ${BASE}\nCOPY app /app\nRUN sleep 30\n")
-    process = project.start()
-    assert process.stdout is not None
-    seen = []
-    deadline = time.monotonic() + 60
-    for line in process.stdout:
-        seen.append(line)
-        if "Running in" in line:  # the RUN step's container has started
-            break
-        assert time.monotonic() < deadline, "".join(seen)
-    time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
-    rest, _ = process.communicate(timeout=30)
-    output = "".join(seen) + rest
-    assert process.returncode == 130, output
-    assert "interrupted by SIGINT" in output
+    seen = _interrupt_when(project, lambda line: "Running in" in line)  # the RUN's container
     assert engine.image_info(project.tag) is None
     assert _project_images(engine, project) == []  # no temporary tag either
     container = next(line for line in seen if "Running in" in line).split()[-1]
@@ -328,31 +325,43 @@ def test_an_interrupted_classic_build_leaves_no_image_under_the_real_tag(
 def test_an_interrupted_buildkit_run_step_is_cancelled_and_leaves_no_image(
     engine: Engine, project: Project
 ) -> None:
-    """On Docker 20.10 a BuildKit build whose client went away runs on and tags its image:
-    the step must be cancelled, and no tag may appear later either."""
+    """The RUN step's process stops, and no tag appears later either (a build left running
+    would tag its image under the temporary tag once the step ends)."""
     token = secrets.token_hex(4)
     project.write(
         "Dockerfile", f"ARG BASE\nFROM ${{BASE}}\nRUN echo started-{token}; sleep 4; echo end\n"
     )
+    step = f"started-{token}; sleep 4"
+
+    def running(line: str) -> bool:  # its output has come, and its process runs on this host
+        return line.strip().endswith(f"started-{token}") and _running(step)
+
+    _interrupt_when(project, running)
+    assert not _running(step), "the RUN step runs on after the interrupt"
+    time.sleep(5)  # past the step's end: a build left running would have tagged its image now
+    assert engine.image_info(project.tag) is None
+    assert _project_images(engine, project) == [], "an image appeared under the temporary tag"
+
+
+def _interrupt_when(project: Project, started: Callable[[str], bool]) -> list[str]:
+    """Start a build, send SIGINT once a line says its step `started`, and check that the CLI
+    says so and exits 130; the lines seen before the signal."""
     process = project.start()
     assert process.stdout is not None
     seen = []
     deadline = time.monotonic() + 60
     for line in process.stdout:
         seen.append(line)
-        if line.strip().endswith(f"started-{token}"):  # the RUN step is running
+        if started(line):
             break
         assert time.monotonic() < deadline, "".join(seen)
-    assert _running(f"started-{token}; sleep 4"), "".join(seen)
+    time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     rest, _ = process.communicate(timeout=30)
     output = "".join(seen) + rest
     assert process.returncode == 130, output
     assert "interrupted by SIGINT" in output
-    assert not _running(f"started-{token}; sleep 4"), "the RUN step runs on after the interrupt"
-    time.sleep(5)  # past the step's end: a build left running would have tagged its image now
-    assert engine.image_info(project.tag) is None
-    assert _project_images(engine, project) == [], "an image appeared under the temporary tag"
+    return seen
 
 
 def _running(fragment: str) -> bool:
@@ -498,9 +507,9 @@ def test_a_heredoc_on_an_engine_whose_frontend_predates_them_is_refused(
     assert "# syntax=docker/dockerfile:1.4" in result.stderr  # the other remedy
 
 
-@pytest.mark.parametrize("builder", ["", "classic"], ids=["buildkit", "classic"])
+@each_builder
 def test_the_bundled_example_builds_with_either_builder(
-    engine: Engine, project: Project, builder: str
+    engine: Engine, project: Project, expected: Expected
 ) -> None:
     """examples/worker as the demo e2e.yaml builds it, FROM the local busybox."""
     shutil.rmtree(project.context)
@@ -509,9 +518,9 @@ def test_the_bundled_example_builds_with_either_builder(
         f"version: 1\nproject: {project.project}\nimage:\n  tag: {project.tag}\n  context: ctx\n"
         f"  build_args: {{BASE_IMAGE: '{project.base_image}'}}\nsuites:\n  noop: 'true'\n"
     )
-    project.builder = builder
+    project.builder = expected.setting
     result = _build(project)
-    assert "built" in result.stderr, explain(result)
+    assert expected.says in result.stderr, explain(result)
     info = engine.image_info(project.tag)
     assert info is not None
     assert info.labels["org.opencontainers.image.title"] == "hodei-worker (e2e demo)"
