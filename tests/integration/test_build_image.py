@@ -57,9 +57,11 @@ class Project:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
 
-    def cli(self, *args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, timeout: float = 150, command: str = "build-image"
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*CLI, "build-image", "-c", str(self.config), *args],
+            [*CLI, command, "-c", str(self.config), *args],
             cwd=self.root,
             env=_environment(self.builder),
             capture_output=True,
@@ -524,3 +526,20 @@ def test_the_bundled_example_builds_with_either_builder(
     info = engine.image_info(project.tag)
     assert info is not None
     assert info.labels["org.opencontainers.image.title"] == "hodei-worker (e2e demo)"
+
+
+def test_doctor_says_whether_the_image_is_up_to_date_with_its_context(project: Project) -> None:
+    _build(project)
+    result = project.cli(command="doctor")
+    up_to_date = f"✓ worker image: {project.tag}: present, up to date with its build context"
+    assert up_to_date in result.stderr, explain(result)
+    assert "✓ image builder: BuildKit (Docker Engine" in result.stderr, explain(result)
+    project.write("app/main.sh", "echo changed\n")
+    result = project.cli(command="doctor")
+    stale = f"⚠ worker image: {project.tag}: present, but out of date (1 file changed (app/"
+    assert stale in result.stderr, explain(result)
+    project.write("Dockerfile", DOCKERFILE.replace("RUN ", "RUN --mount=type=cache,target=/c "))
+    project.builder = "classic"
+    result = project.cli(command="doctor")
+    assert "✗ image builder: " in result.stderr, explain(result)
+    assert ":4: RUN --mount needs BuildKit" in result.stderr, explain(result)
