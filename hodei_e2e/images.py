@@ -128,9 +128,9 @@ def image_status(engine: Engine, image: ImageConfig, state_dir: Path) -> tuple[b
         return True, None
     check_sources(image)
     state = StateDir(state_dir)
-    return present is not None, _stale_reason(
-        image, present, _scan(image, state), state, BuildRequest()
-    )
+    compared = replace(image, rebuild="if-changed")  # `always` rebuilds, but is it current?
+    reason = _stale_reason(compared, present, _scan(image, state), state, BuildRequest())
+    return present is not None, reason
 
 
 def _up_to_date(image: ImageConfig, scanned: _Scanned, present: ImageInfo | None) -> ImageOutcome:
@@ -281,7 +281,7 @@ def _stream(
     image: ImageConfig,
 ) -> None:
     with tempfile.TemporaryFile(prefix="hodei-e2e-context-") as tar:
-        write_tar(listing, tar)
+        write_tar(listing, tar, engine_applies_ignore=not options.buildkit)
         tar.seek(0)
         try:
             stream = engine.build(tar, options)
