@@ -281,7 +281,7 @@ def test_a_dockerfile_outside_the_context_is_sent_under_a_generated_name(
     assert listing.dockerfile_name.startswith(".dockerfile.")
     assert listing.dockerfile_outside == b"FROM scratch\n"
     assert scan(context, outside).dockerfile_name == listing.dockerfile_name  # stable: cacheable
-    classic, tar = _tar_names(listing)
+    _, tar = _tar_names(listing)
     ignore = tar.extractfile(".dockerignore")
     assert ignore is not None
     assert listing.dockerfile_name in ignore.read().decode()  # the classic engine drops it
