@@ -14,7 +14,7 @@ from hodei_e2e.buildkit_trace import TRACE_ID, TraceError, decode_aux
 from hodei_e2e.console import Output
 from hodei_e2e.docker import BuilderFacts
 from hodei_e2e.dockerfile_features import parse_features
-from hodei_e2e.errors import PrerequisiteError
+from hodei_e2e.errors import ConfigError, PrerequisiteError
 
 # -- a minimal protobuf writer, to build StatusResponse messages the way the engine sends them
 
@@ -176,3 +176,8 @@ def test_heredocs_pass_on_engines_from_23_and_with_a_frontend_that_is_there() ->
         refuse_unsupported(features, old, "Dockerfile", lambda _image: None)
     with_syntax = parse_features("# syntax=docker/dockerfile:1.4\nFROM x\nRUN <<EOF\ntrue\nEOF\n")
     refuse_unsupported(with_syntax, old, "Dockerfile", lambda _image: None)  # a local frontend
+
+
+def test_a_bad_builder_in_the_environment_is_a_config_error_naming_the_variable() -> None:
+    with pytest.raises(ConfigError, match="HODEI_E2E_BUILDER='kit': expected one of auto"):
+        choose(_facts(), "auto", {"HODEI_E2E_BUILDER": "kit"})
