@@ -65,6 +65,9 @@ class PostgresConfig:
     max_reuse: float = DEFAULT_MAX_REUSE  # seconds
     migrations: MigrationsConfig | None = None
     database_prefix: str = "e2e"
+    # The container's own environment on top of the official image's interface, e.g.
+    # POSTGRES_INITDB_ARGS: "--encoding=SQL_ASCII --locale=C".
+    environment: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,7 +157,7 @@ _TOP_KEYS = (
 _IMAGE_KEYS = ("tag", "dockerfile", "context", "build_args", "target", "rebuild")
 _POSTGRES_KEYS = (
     "image", "user", "password", "settings", "tmpfs", "startup_timeout", "reuse", "max_reuse",
-    "migrations", "database_prefix",
+    "migrations", "database_prefix", "environment",
 )  # fmt: skip
 _MIGRATIONS_KEYS = ("dir", "command", "files")
 _SERVICE_KEYS = (
@@ -251,6 +254,7 @@ def _postgres(cursor: _Cursor) -> PostgresConfig:
         max_reuse=fields.read("max_reuse", _Cursor.duration, default.max_reuse),
         migrations=fields.read("migrations", _migrations, None),
         database_prefix=fields.read("database_prefix", _database_prefix, default.database_prefix),
+        environment=fields.read("environment", _Cursor.text_map, {}),
     )
 
 

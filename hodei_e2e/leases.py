@@ -1,7 +1,9 @@
 """Leases on a reused server: a shared `flock` per container name, held while a run uses it.
 
 The kernel drops a lock when its holder dies, so a lease can never go stale: a server is in
-use exactly when an exclusive lock on its file cannot be taken. Reused servers publish their
+use exactly when an exclusive lock on its file cannot be taken. A lease file exists only while
+someone may hold it: the last holder to release removes it under an exclusive lock, and
+`prune` removes those of holders that were killed. Reused servers publish their
 port on 127.0.0.1 only, so their users are on this host and can all see the same files.
 """
 
@@ -25,13 +27,33 @@ def _path(name: str) -> Path:
     return lease_dir() / f"{name[:100]}.lock"
 
 
+def _locked(path: Path, mode: int) -> IO[bytes] | None:
+    """`path` opened and locked with `mode`; None when a non-blocking lock is held elsewhere.
+
+    A lease file may be removed (`discard`) between our open and our lock: then the lock is on
+    a file nobody else will see, so open the path again until the lock is on the file there."""
+    while True:
+        handle = path.open("ab")
+        try:
+            fcntl.flock(handle, mode)
+        except BlockingIOError:
+            handle.close()
+            return None
+        try:
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = -1
+        if current == os.fstat(handle.fileno()).st_ino:
+            return handle
+        handle.close()
+
+
 class Lease:
     """A shared lock on a server name, released by `release()` or by the process ending."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._file: IO[bytes] | None = _path(name).open("ab")
-        fcntl.flock(self._file, fcntl.LOCK_SH)
+        self._file: IO[bytes] | None = _locked(_path(name), fcntl.LOCK_SH)
 
     def others_hold(self) -> bool:
         """Whether another process holds a lease too (ours is dropped for an instant)."""
@@ -49,17 +71,37 @@ class Lease:
         if self._file is not None:
             self._file.close()  # closing drops the lock
             self._file = None
+            discard(self.name)  # the file is only needed while someone holds it
 
 
 def in_use(name: str) -> bool:
     """Whether any process holds a lease on the server `name` (non-blocking)."""
-    path = _path(name)
-    if not path.exists():
+    try:
+        handle = _path(name).open("rb")  # never creates a file
+    except FileNotFoundError:
         return False
-    with path.open("ab") as handle:
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
     return False
+
+
+def discard(name: str) -> bool:
+    """Remove the lease file of `name` unless a run holds it; True when it is gone."""
+    path = _path(name)
+    if not path.exists():
+        return True
+    handle = _locked(path, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    if handle is None:
+        return False
+    with handle:
+        path.unlink(missing_ok=True)  # under the exclusive lock: nobody holds or takes it
+    return True
+
+
+def prune() -> list[str]:
+    """Remove every lease file that no process holds (those of runs killed with SIGKILL); return
+    the server names whose files went."""
+    return [path.stem for path in sorted(lease_dir().glob("*.lock")) if discard(path.stem)]
