@@ -1,10 +1,14 @@
 """Leases on a reused server: a shared `flock` per container name, held while a run uses it.
 
 The kernel drops a lock when its holder dies, so a lease can never go stale: a server is in
-use exactly when an exclusive lock on its file cannot be taken. A lease file exists only while
-someone may hold it: the last holder to release removes it under an exclusive lock, and
-`prune` removes those of holders that were killed. Reused servers publish their
+use exactly when an exclusive lock on its file cannot be taken. Reused servers publish their
 port on 127.0.0.1 only, so their users are on this host and can all see the same files.
+
+A lease file exists only while someone may hold it: the last holder to release removes it, and
+`prune` removes those of holders that were killed. Every step that opens, probes or removes a
+lease file takes the directory's mutex (an exclusive `flock` on `.mutex`, held for
+microseconds), so that a file is never removed between another process's open and its lock, nor
+while `others_hold` lets go of its own lock for an instant.
 """
 
 from __future__ import annotations
@@ -12,8 +16,12 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+MUTEX = ".mutex"
 
 
 def lease_dir() -> Path:
@@ -27,25 +35,19 @@ def _path(name: str) -> Path:
     return lease_dir() / f"{name[:100]}.lock"
 
 
-def _locked(path: Path, mode: int) -> IO[bytes] | None:
-    """`path` opened and locked with `mode`; None when a non-blocking lock is held elsewhere.
+@contextmanager
+def _mutex() -> Iterator[None]:
+    with (lease_dir() / MUTEX).open("ab") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file drops the lock
 
-    A lease file may be removed (`discard`) between our open and our lock: then the lock is on
-    a file nobody else will see, so open the path again until the lock is on the file there."""
-    while True:
-        handle = path.open("ab")
-        try:
-            fcntl.flock(handle, mode)
-        except BlockingIOError:
-            handle.close()
-            return None
-        try:
-            current = os.stat(path).st_ino
-        except FileNotFoundError:
-            current = -1
-        if current == os.fstat(handle.fileno()).st_ino:
-            return handle
-        handle.close()
+
+def _try_exclusive(handle: IO[bytes]) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 class Lease:
@@ -53,55 +55,57 @@ class Lease:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._file: IO[bytes] | None = _locked(_path(name), fcntl.LOCK_SH)
+        with _mutex():
+            self._file: IO[bytes] | None = _path(name).open("ab")
+            # Nobody holds an exclusive lock for longer than a probe under the mutex: this
+            # waits for no one.
+            fcntl.flock(self._file, fcntl.LOCK_SH)
 
     def others_hold(self) -> bool:
         """Whether another process holds a lease too (ours is dropped for an instant)."""
         assert self._file is not None
-        fcntl.flock(self._file, fcntl.LOCK_UN)
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            fcntl.flock(self._file, fcntl.LOCK_SH)
-        return False
+        with _mutex():
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            try:
+                return not _try_exclusive(self._file)
+            finally:
+                fcntl.flock(self._file, fcntl.LOCK_SH)
 
     def release(self) -> None:
         if self._file is not None:
-            self._file.close()  # closing drops the lock
-            self._file = None
-            discard(self.name)  # the file is only needed while someone holds it
+            with _mutex():
+                self._file.close()  # closing drops the lock
+                self._file = None
+                _discard(self.name)  # the file is only needed while someone holds it
 
 
 def in_use(name: str) -> bool:
     """Whether any process holds a lease on the server `name` (non-blocking)."""
-    try:
-        handle = _path(name).open("rb")  # never creates a file
-    except FileNotFoundError:
-        return False
-    with handle:
+    with _mutex():
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-    return False
+            handle = _path(name).open("rb")  # never creates a file
+        except FileNotFoundError:
+            return False
+        with handle:
+            return not _try_exclusive(handle)
 
 
-def discard(name: str) -> bool:
-    """Remove the lease file of `name` unless a run holds it; True when it is gone."""
+def _discard(name: str) -> bool:
+    """Remove the lease file of `name` unless a run holds it (under the mutex)."""
     path = _path(name)
-    if not path.exists():
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
         return True
-    handle = _locked(path, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    if handle is None:
-        return False
     with handle:
-        path.unlink(missing_ok=True)  # under the exclusive lock: nobody holds or takes it
+        if not _try_exclusive(handle):
+            return False
+        path.unlink(missing_ok=True)
     return True
 
 
 def prune() -> list[str]:
     """Remove every lease file that no process holds (those of runs killed with SIGKILL); return
     the server names whose files went."""
-    return [path.stem for path in sorted(lease_dir().glob("*.lock")) if discard(path.stem)]
+    with _mutex():
+        return [path.stem for path in sorted(lease_dir().glob("*.lock")) if _discard(path.stem)]

@@ -432,6 +432,7 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         from hodei_e2e.images import ensure_image
 
         with out.step(f"worker image {config.image.tag}") as note:
+            faults.point("image")
             outcome = ensure_image(
                 engine,
                 config.image,
