@@ -40,7 +40,7 @@ def one_try(scenario: Scenario, rng: random.Random, tally: Tally) -> None:
     except Exception as error:
         failure, left = f"{type(error).__name__}: {error}", leftovers(ws)
     finally:
-        scrub(ws)
+        scrub(ws, reused=scenario.keep_reused)
     after = leftovers(ws)  # what even the tool's cleanup --all could not remove
     for name, values in vars(left).items():
         getattr(tally.left, name).extend(values)

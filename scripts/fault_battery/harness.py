@@ -267,9 +267,11 @@ def settle(ws: Workspace, within: float, **kwargs: Any) -> Leftovers:
         time.sleep(0.1)
 
 
-def scrub(ws: Workspace) -> None:
-    """After a try, pass or fail: nothing of it may outlive the battery."""
-    hodei(ws, "cleanup", "--all", "-c", str(ws.directory / "e2e.yaml"))
+def scrub(ws: Workspace, *, reused: bool) -> None:
+    """After a try, pass or fail: nothing of it may outlive the battery. The tool's own
+    `cleanup --all` where a reused server stays by design (or anything is left)."""
+    if reused or leftovers(ws).count():
+        hodei(ws, "cleanup", "--all", "-c", str(ws.directory / "e2e.yaml"))
     ids = [c.id for c in engine().containers({TOKEN_LABEL: ws.token})]
     ids += [c.id for c in engine().containers({LABEL: "true", PROJECT: ws.project})]
     engine().remove(ids)
