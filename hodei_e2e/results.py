@@ -41,6 +41,8 @@ class TestCounts:
 class TestResult:
     """One test of a suite, as its runner reported it (libtest, pytest, a JUnit file)."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
     name: str  # the test's path: `tests::unit_passes`, `src/lib.rs - answer (line 5)`
     status: Status  # PASSED, FAILED or SKIPPED
     binary: str = ""  # the test binary (`e2e_math`), or the file of a pytest test

@@ -257,6 +257,7 @@ class OutputParser:
             not line
             or line.startswith(("note: ", "stack backtrace:", "test ", "thread '"))
             or len(panic.message) >= MESSAGE_LINES
+            or (self._pending is not None and _LATE_RESULT.fullmatch(line) is not None)
         )
         if ends:
             self._panic = None
