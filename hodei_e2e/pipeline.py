@@ -38,7 +38,7 @@ from hodei_e2e.prepare import PrepareStep
 from hodei_e2e.reaper import Watchdog
 from hodei_e2e.report import console as console_report
 from hodei_e2e.report.github import GitHubReporter, in_github_actions
-from hodei_e2e.results import SuiteResult
+from hodei_e2e.results import Status, SuiteResult
 from hodei_e2e.selection import select
 from hodei_e2e.services import ServiceHandle
 from hodei_e2e.signals import SignalGuard
@@ -518,7 +518,7 @@ def _prepared(run: Run) -> bool:
     assert run.background is not None
     assert run.prepare_future is not None
     result = run.background.wait(run.prepare_future)
-    if result.status.ok:
+    if result.status is Status.PASSED:  # skipped (a service it needs failed) is not done
         run.prepare_result = result
         return True
     run.results = [result, *not_started(list(run.suites))]
