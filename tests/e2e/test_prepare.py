@@ -89,7 +89,7 @@ def test_a_failing_prepare_step_fails_the_run_before_any_suite_starts(
     failure = case.find("failure")
     assert failure is not None
     assert "error: expected `;`" in (failure.text or "")
-    assert "::error title=prepare failed::" in result.stdout, result.stdout
+    assert "::error file=tests/e2e_x.rs,line=3,title=prepare failed::" in result.stdout
 
 
 def test_prepare_times_out_with_its_whole_process_group(
