@@ -182,6 +182,9 @@ class OutputParser:
         pending = _PENDING.match(line)
         if pending:
             self._pending = pending[1]
+            rest = line[pending.end() :]
+            if rest:  # `test X ... oknote: ...`: another thread wrote between the two
+                self._late_result(rest)
 
     def _late_result(self, line: str) -> bool:
         """With `--nocapture`, the result of `test X ... ` after what the test (or another)

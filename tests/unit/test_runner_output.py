@@ -189,6 +189,24 @@ def test_nocapture_result_run_into_another_threads_line() -> None:
     assert parsed.running == ()
 
 
+def test_nocapture_result_and_another_threads_line_after_the_test_line() -> None:
+    text = textwrap.dedent("""\
+        running 2 tests
+        thread 'panics_with_two_lines' (12815) panicked at tests/e2e_panics.rs:9:5:
+        first line of the message
+        second line
+        test prints_then_passes ... oknote: run with `RUST_BACKTRACE=1` environment variable
+
+        test panics_with_two_lines ... FAILED
+    """)
+    parsed = parse(text)
+    assert brief(parsed.tests) == [
+        ("", "prints_then_passes", "passed"),
+        ("", "panics_with_two_lines", "failed"),
+    ]
+    assert parsed.tests[1].message == "first line of the message\nsecond line"
+
+
 def test_colours_are_ignored() -> None:
     text = (
         "\x1b[1m\x1b[92m     Running\x1b[0m tests/c.rs (target/debug/deps/c-0123456789abcdef)\n"
