@@ -18,14 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from hodei_e2e import faults, process_orphans
-from hodei_e2e.config import (
-    PREPARE_STEP,
-    Config,
-    ServiceConfig,
-    SuiteConfig,
-    config_path,
-    load_config,
-)
+from hodei_e2e.config import Config, ServiceConfig, SuiteConfig, config_path, load_config
 from hodei_e2e.console import Output
 from hodei_e2e.databases import Databases, Isolation
 from hodei_e2e.docker import ContainerInfo, Engine
@@ -109,7 +102,7 @@ class Run:
     postgres_times: tuple[float, float] | None = None  # (started, ready) in unix seconds
     prepare: PrepareStep | None = None
     prepare_future: Future[SuiteResult] | None = None
-    prepare_result: SuiteResult | None = None  # when it passed; a failure is in `results`
+    prepare_result: SuiteResult | None = None  # once it ended; a failure is in `results` too
 
     @property
     def strict(self) -> bool:
@@ -450,7 +443,7 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         if config.image
         else os.environ.get("HODEI_WORKER_IMAGE", "hodei-worker:e2e-test")
     )
-    image_waits = config.image is not None and config.image.after_prepare and run.prepare
+    image_waits = bool(config.image and config.image.after_prepare and run.prepare)
     if not image_waits:
         _image_step(run, engine)
     if postgres is not None:
@@ -556,9 +549,8 @@ def _prepared(run: Run) -> bool:
 
     assert run.background is not None
     assert run.prepare_future is not None
-    result = run.background.wait(run.prepare_future)
+    run.prepare_result = result = run.background.wait(run.prepare_future)
     if result.status is Status.PASSED:  # skipped (a service it needs failed) is not done
-        run.prepare_result = result
         return True
     run.results = [result, *not_started(list(run.suites))]
     return False
@@ -770,10 +762,7 @@ def _report(run: Run, exit_code: int) -> None:
 def _prepare_record(run: Run) -> dict[str, object] | None:
     from hodei_e2e.report.json import suite_record
 
-    if run.prepare_result is not None:
-        return suite_record(run.prepare_result)
-    failed = [r for r in run.results if r.name == PREPARE_STEP and run.prepare is not None]
-    return suite_record(failed[0]) if failed else None
+    return suite_record(run.prepare_result) if run.prepare_result is not None else None
 
 
 def _github_report(run: Run, wall: float) -> None:

@@ -84,6 +84,7 @@ def test_a_failing_prepare_step_fails_the_run_before_any_suite_starts(
         ("b", "skipped"),
     ]
     assert report["suites"][1]["reason"] == "not started: the prepare step failed"
+    assert report["prepare"]["status"] == "failed"
     case = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite/testcase[@name='prepare']")
     assert case is not None
     failure = case.find("failure")
