@@ -211,7 +211,6 @@ def find_orphans(engine: Engine, policy: SweepPolicy) -> list[Orphan]:
     ]
     runs = run_liveness(ours, policy)
     orphans = [o for c in candidates if (o := _container_orphan(c, policy, live, runs)) is not None]
-    orphans += process_orphans_of(policy)
     if not policy.networks_and_volumes:
         return orphans
     for network in engine.networks([f"{ident.LABEL}=true"]):
@@ -378,7 +377,7 @@ def sweep_command(
         policy = replace(policy, project=config.project)
     engine = Engine.connect()
     try:
-        orphans = find_orphans(engine, policy)
+        orphans = find_orphans(engine, policy) + process_orphans_of(policy)
         if config is not None:
             orphans += database_orphans(engine, config, policy)
         removed = (

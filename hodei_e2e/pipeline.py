@@ -624,7 +624,8 @@ def _sweep(run: Run) -> None:
 
     assert run.engine is not None
     leases.prune()  # those of runs killed while they held one
-    orphans = cleanup.find_orphans(run.engine, cleanup.SweepPolicy(networks_and_volumes=False))
+    policy = cleanup.SweepPolicy(networks_and_volumes=False)
+    orphans = cleanup.find_orphans(run.engine, policy) + cleanup.process_orphans_of(policy)
     if not orphans:
         return
     with run.out.step("orphans of earlier runs") as note:
