@@ -444,16 +444,18 @@ def build_image_command(
         build_args={**config.image.build_args, **parse_build_args(build_args)},
     )
     started = time.monotonic()
-    with SignalGuard():
+    with SignalGuard() as guard:
         engine = Engine.connect()
-        try:
-            outcome = ensure_image(
-                engine,
-                image,
-                RunIdentity(project=config.project),
-                out,
-                request=request,
-                state_dir=config.root / STATE_DIR,
+        try:  # Ctrl-C raises inside the build, whose stream then cancels it
+            outcome = guard.interruptible(
+                lambda: ensure_image(
+                    engine,
+                    image,
+                    RunIdentity(project=config.project),
+                    out,
+                    request=request,
+                    state_dir=config.root / STATE_DIR,
+                )
             )
         finally:
             engine.close()
