@@ -12,6 +12,7 @@ import pytest
 from shared import process_alive
 
 from hodei_e2e.config import SuiteConfig
+from hodei_e2e.lines import Block
 from hodei_e2e.masking import masker
 from hodei_e2e.results import Status, SuiteResult
 from hodei_e2e.results import TestCounts as Counts
@@ -46,9 +47,9 @@ class Hooks:
     def started(self, suite: SuiteConfig, attempt: int) -> None:
         pass
 
-    def output(self, suite: SuiteConfig, line: str) -> None:
+    def output(self, suite: SuiteConfig, block: Block) -> None:
         with self._lock:
-            self.lines.setdefault(suite.name, []).append(line)
+            self.lines.setdefault(suite.name, []).extend(block.all())
 
     def finished(self, result: SuiteResult) -> None:
         with self._lock:
