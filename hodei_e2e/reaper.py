@@ -99,6 +99,18 @@ def kill_groups(groups: list[list[Any]], grace: float = 2.0) -> list[str]:
     return [f"stopped process group {pgid}" for pgid, _ in groups]
 
 
+def kill_strays(run_id: str, grace: float = 2.0) -> list[str]:
+    """Stop every process left with the run's marker in its environment: those that left their
+    suite's process group (`setsid`, daemons) were re-parented to PID 1 when the CLI died."""
+    from hodei_e2e import strays
+
+    processes = strays.RunProcesses(run_id)
+    found = processes.find()
+    if found:
+        strays.stop(processes, grace)
+    return [f"stopped process {pid} (left its suite's group)" for pid in sorted(found)]
+
+
 def reap(facts: dict[str, Any]) -> list[str]:
     """Remove what the run `facts` describes; return one line per thing removed."""
     from hodei_e2e import identity as ident
@@ -152,7 +164,10 @@ def main() -> int:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     print(f"{stamp} watchdog {os.getpid()}: run {facts.get('run_id')} ended without cleaning up")
     try:
-        for line in kill_groups(facts.get("groups") or []) + reap(facts):
+        lines = kill_groups(facts.get("groups") or [])
+        if facts.get("run_id"):
+            lines += kill_strays(str(facts["run_id"]))
+        for line in lines + reap(facts):
             print(f"  {line}")
     except Exception as error:  # noqa: BLE001 - nobody is left to report to; log and exit
         print(f"  cleanup failed: {error}")

@@ -9,8 +9,8 @@ processes are then:
 
 - its process group and the shell's descendants (found by parent pid), and
 - the CLI's re-parented children that carry the suite's marker in their environment
-  (`HODEI_E2E_RUN_ID` and `HODEI_E2E_SUITE`, as /proc/PID/environ shows it), with their
-  descendants.
+  (`HODEI_E2E_RUN_ID` and `HODEI_E2E_SUITE`, as /proc/PID/environ shows it) or hold the suite's
+  output pipe (/proc/PID/fd), with their descendants.
 
 Why not a cgroup: an unprivileged CLI can create one only where the system delegates a cgroup v2
 subtree to the user (a systemd user session); CI runners, containers and cgroup v1 hosts do not.
@@ -22,8 +22,8 @@ for any child (`waitpid(-1)`) would steal the exit status of the `subprocess.Pop
 
 When the CLI itself is killed (SIGKILL), its orphans go to PID 1 (or the next subreaper) and the
 watchdog, which is not their ancestor, finds them by the run's marker alone (`run_processes`).
-What this does not find: a process that cleared its environment and whose parent died; it no
-longer holds the run, which stops reading a suite's pipe after the suite ends.
+What this does not find: a process that cleared its environment, closed the suite's pipe and
+whose parent died; it no longer holds the run in any way.
 """
 
 from __future__ import annotations
@@ -43,15 +43,16 @@ PR_SET_CHILD_SUBREAPER = 36
 KILL_WAIT = 2.0  # seconds for SIGKILLed processes to be gone
 
 
-def become_subreaper() -> bool:
-    """Make this process the subreaper of its descendants; False where that is not possible."""
+def become_subreaper(on: bool = True) -> bool:
+    """Make this process the subreaper of its descendants (or no longer, `on=False`); False
+    where that is not possible."""
     if not sys.platform.startswith("linux"):
         return False
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False
 
@@ -69,6 +70,27 @@ def has_environment(pid: int, entries: Iterable[bytes]) -> bool:
     except OSError:
         return False
     return all(entry in found for entry in entries)
+
+
+def holds(pid: int, link: str) -> bool:
+    """Whether `pid` has a file descriptor on `link` (as /proc/PID/fd shows it: `pipe:[N]`)."""
+    directory = PROC / str(pid) / "fd"
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return False
+    for name in names:
+        try:
+            if os.readlink(directory / name) == link:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def pipe_link(fd: int) -> str:
+    """How /proc/PID/fd names the pipe `fd` is an end of."""
+    return f"pipe:[{os.fstat(fd).st_ino}]"
 
 
 def _entries(mark: Mapping[str, str]) -> tuple[bytes, ...]:
@@ -91,11 +113,13 @@ def _descendants(table: Mapping[int, Entry], roots: Iterable[int]) -> set[int]:
 
 class SuiteProcesses:
     """The processes of one suite attempt: `shell` (a `Popen` child, leader of its group), what
-    stayed in its group or under it, and the orphans with `mark` re-parented to this process."""
+    stayed in its group or under it, and the orphans re-parented to this process that carry
+    `mark` or hold the pipe `pipe` (its /proc link, `pipe_link`)."""
 
-    def __init__(self, shell: int, mark: Mapping[str, str]) -> None:
+    def __init__(self, shell: int, mark: Mapping[str, str], pipe: str = "") -> None:
         self.shell = shell
         self._mark = _entries(mark)
+        self._pipe = pipe
         self._orphans: set[int] = set()  # re-parented to us: ours to reap
 
     @property
@@ -110,7 +134,9 @@ class SuiteProcesses:
         roots |= {
             pid
             for pid, e in table.items()
-            if e.ppid == me and pid != self.shell and has_environment(pid, self._mark)
+            if e.ppid == me
+            and pid != self.shell
+            and (has_environment(pid, self._mark) or (self._pipe and holds(pid, self._pipe)))
         }
         found = _descendants(table, roots)
         self._orphans |= {pid for pid in found if table[pid].ppid == me and pid != self.shell}

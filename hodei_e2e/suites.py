@@ -269,9 +269,9 @@ class SuiteRunner:
             outcome.tail.append(masker(line))
             outcome.exit_code = 127
             return outcome
-        processes = strays.SuiteProcesses(proc.pid, mark)
-        self.groups.add(processes)
         assert proc.stdout is not None
+        processes = strays.SuiteProcesses(proc.pid, mark, strays.pipe_link(proc.stdout.fileno()))
+        self.groups.add(processes)
         enlarge_pipe(proc.stdout.fileno())
         output = SuiteOutput(
             proc.stdout.fileno(), log, lambda block: self.hooks.output(suite, block)
