@@ -136,7 +136,10 @@ class SuiteProcesses:
             for pid, e in table.items()
             if e.ppid == me
             and pid != self.shell
-            and (has_environment(pid, self._mark) or (self._pipe and holds(pid, self._pipe)))
+            and (
+                (self._mark and has_environment(pid, self._mark))
+                or (self._pipe and holds(pid, self._pipe))
+            )
         }
         found = _descendants(table, roots)
         self._orphans |= {pid for pid in found if table[pid].ppid == me and pid != self.shell}

@@ -25,7 +25,6 @@ from hodei_e2e import strays
 from hodei_e2e.config import SuiteConfig
 from hodei_e2e.lines import Block
 from hodei_e2e.masking import masker
-from hodei_e2e.processes import terminate_group
 from hodei_e2e.results import Status, SuiteResult, parse_counts
 from hodei_e2e.suite_output import TAIL_LINES, SuiteOutput, enlarge_pipe
 
@@ -253,16 +252,7 @@ class SuiteRunner:
         mark = strays.marker(self.run_id, suite.name)
         env = {**self.base_env, **prepared.env, **mark}
         try:
-            proc = subprocess.Popen(
-                suite.command,
-                shell=True,
-                cwd=suite.workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            proc = spawn(suite.command, cwd=suite.workdir, env=env)
         except OSError as error:  # a missing working directory, mostly
             line = f"hodei-e2e: cannot start the suite: {error}"
             log.write(masker(line).encode() + b"\n")
@@ -340,23 +330,36 @@ def run_command(
     command: str, *, cwd: Path, env: Mapping[str, str], timeout: float = 600.0
 ) -> tuple[int, str]:
     """Run a helper command (a migration) like a suite: a shell in its own process group,
-    killed whole at its timeout; return its exit code and masked output."""
-    proc = subprocess.Popen(
+    stopped whole at its timeout, strays included; return its exit code and its masked output
+    (the last `TAIL_LINES` lines, each cut)."""
+    proc = spawn(command, cwd=cwd, env={**os.environ, **env})
+    assert proc.stdout is not None
+    processes = strays.SuiteProcesses(proc.pid, {}, strays.pipe_link(proc.stdout.fileno()))
+    timed_out = ""
+    with open(os.devnull, "wb") as nowhere:
+        output = SuiteOutput(proc.stdout.fileno(), nowhere, lambda _block: None).start()
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            processes.terminate(KILL_GRACE, reap=proc.poll)
+            proc.wait()
+            code, timed_out = 124, f"\ntimed out after {timeout:g}s"
+        finally:
+            processes.terminate(LEFTOVER_GRACE, reap=proc.poll)
+            output.finish(OUTPUT_WAIT)
+            proc.stdout.close()
+    return code, "\n".join(output.tail) + timed_out
+
+
+def spawn(command: str, *, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """A shell running `command` in a session of its own, stdout and stderr on one pipe."""
+    return subprocess.Popen(
         command,
         shell=True,
         cwd=cwd,
-        env={**os.environ, **env},
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        terminate_group(proc.pid, KILL_GRACE, reap=proc.poll)
-        output, _ = proc.communicate()
-        return 124, masker(output.decode(errors="replace")) + f"\ntimed out after {timeout:g}s"
-    finally:
-        terminate_group(proc.pid, 0.5, reap=proc.poll)
-    return proc.returncode, masker(output.decode(errors="replace"))

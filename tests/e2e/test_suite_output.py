@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
-from support import process_alive, script
+from support import find_watchdog, process_alive, script, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -157,6 +157,30 @@ def test_ctrl_c_ends_on_time_though_a_grandchild_left_the_group(
         assert took < 7.5, f"Ctrl-C to exit took {took:.1f}s"
         assert "Traceback" not in result.output
         assert not process_alive(stray), "the setsid grandchild is still running"
+    finally:
+        if process_alive(stray):
+            os.kill(stray, signal.SIGKILL)
+
+
+def test_after_kill_9_of_the_cli_the_watchdog_stops_a_grandchild_that_left_the_group(
+    cli: Any, engine: Any, tmp_path: Path
+) -> None:
+    cli.write_config(tmp_path, {"escapes": script(tmp_path, "e.sh", ESCAPING)})
+    process = cli.start("run", cwd=tmp_path)
+    process.wait_for((tmp_path / "started").exists, "the suite to start")
+    stray = _stray(tmp_path)
+    watchdog = find_watchdog(process.pid)
+    try:
+        assert watchdog is not None
+        assert process_alive(stray)
+        os.kill(process.pid, signal.SIGKILL)
+        process.proc.wait(timeout=10)
+        assert wait_until(lambda: not process_alive(stray), timeout=10), (
+            "the setsid grandchild outlived the run"
+        )
+        assert wait_until(lambda: not process_alive(watchdog), timeout=20)
+        log = (tmp_path / ".hodei-e2e" / "watchdog.log").read_text(errors="replace")
+        assert f"stopped process {stray} (left its suite's group)" in log, log
     finally:
         if process_alive(stray):
             os.kill(stray, signal.SIGKILL)
