@@ -22,6 +22,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass
+from typing import AnyStr
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -113,28 +114,13 @@ class Masker:
 
     def __call__(self, text: str) -> str:
         rules = self._rules
-        for form in rules.in_url:
-            if form in text:
-                text = text.replace(f":{form}@", f":{MASK}@")
-                if rules.keyed is not None:
-                    text = rules.keyed.sub(MASK, text)
-        for form in rules.bare:
-            if form in text:
-                text = text.replace(form, MASK)
-        return text
+        return _mask(text, rules.in_url, rules.keyed, rules.bare, MASK, ":", "@")
 
     def mask_bytes(self, data: bytes) -> bytes:
         rules = self._rules
-        mask = MASK.encode()
-        for form in rules.in_url_bytes:
-            if form in data:
-                data = data.replace(b":" + form + b"@", b":" + mask + b"@")
-                if rules.keyed_bytes is not None:
-                    data = rules.keyed_bytes.sub(mask, data)
-        for form in rules.bare_bytes:
-            if form in data:
-                data = data.replace(form, mask)
-        return data
+        return _mask(
+            data, rules.in_url_bytes, rules.keyed_bytes, rules.bare_bytes, MASK.encode(), b":", b"@"
+        )
 
     def stream(self) -> MaskStream:
         return MaskStream(self)
@@ -156,6 +142,28 @@ class Masker:
                     break
                 i = text.find(needle[:1], i + 1)
         return best
+
+
+def _mask(
+    text: AnyStr,
+    in_url: tuple[AnyStr, ...],
+    keyed: re.Pattern[AnyStr] | None,
+    bare: tuple[AnyStr, ...],
+    mask: AnyStr,
+    colon: AnyStr,
+    at: AnyStr,
+) -> AnyStr:
+    """`text` (str or bytes alike) with the credential forms masked as `:FORM@` and after
+    `PASSWORD=`, and the bare forms wherever they stand."""
+    for form in in_url:
+        if form in text:
+            text = text.replace(colon + form + at, colon + mask + at)
+            if keyed is not None:
+                text = keyed.sub(mask, text)
+    for form in bare:
+        if form in text:
+            text = text.replace(form, mask)
+    return text
 
 
 class MaskStream:

@@ -35,6 +35,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 
+from hodei_e2e.identity import process_start_token
 from hodei_e2e.processes import PROC, Entry, killpg, process_table
 
 RUN_VAR = "HODEI_E2E_RUN_ID"
@@ -120,6 +121,7 @@ class SuiteProcesses:
         self.shell = shell
         self._mark = _entries(mark)
         self._pipe = pipe
+        self._token = process_start_token(shell)  # the shell's pid may be reused once it ends
         self._orphans: set[int] = set()  # re-parented to us: ours to reap
 
     @property
@@ -130,7 +132,9 @@ class SuiteProcesses:
         """The live processes (the shell itself included while it runs)."""
         table = process_table()
         me = os.getpid()
-        roots = {pid for pid, e in table.items() if e.pgid == self.shell} | {self.shell}
+        roots = set()
+        if not self._reused():  # else its group is empty: a pid is reused only then
+            roots = {pid for pid, e in table.items() if e.pgid == self.shell} | {self.shell}
         roots |= {
             pid
             for pid, e in table.items()
@@ -145,8 +149,13 @@ class SuiteProcesses:
         self._orphans |= {pid for pid in found if table[pid].ppid == me and pid != self.shell}
         return {pid for pid in found if table[pid].alive}
 
+    def _reused(self) -> bool:
+        current = process_start_token(self.shell)
+        return bool(current and self._token and current != self._token)
+
     def signal(self, signum: int) -> None:
-        killpg(self.shell, signum)
+        if not self._reused():
+            killpg(self.shell, signum)
         for pid in self.find() - {self.shell}:
             with contextlib.suppress(OSError):
                 os.kill(pid, signum)

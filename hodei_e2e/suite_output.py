@@ -13,6 +13,7 @@ reads what is already in the pipe (for at most `DRAIN` seconds) and ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import threading
@@ -92,11 +93,12 @@ class SuiteOutput:
                 if drain_until is not None and time.monotonic() > drain_until:
                     break
         except OSError:
-            pass  # the pipe went away under us
+            pass  # the pipe, or the log's disk, went away under us
         finally:
             rest = stream.finish()
-            self._log.write(rest)
-            self._log.flush()
+            with contextlib.suppress(OSError, ValueError):
+                self._log.write(rest)
+                self._log.flush()
             self._lines(splitter.feed(rest))
             self._lines(splitter.finish())
 

@@ -16,6 +16,8 @@ import os
 import re
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -116,8 +118,15 @@ sleep 600
 """
 
 
-def _stray(directory: Path) -> int:
-    return int((directory / "stray.pid").read_text())
+@contextmanager
+def stray_of(directory: Path) -> Iterator[int]:
+    """The pid the suite's stray wrote; killed at the end should the run have left it."""
+    stray = int((directory / "stray.pid").read_text())
+    try:
+        yield stray
+    finally:
+        if process_alive(stray):
+            os.kill(stray, signal.SIGKILL)
 
 
 def test_a_timeout_ends_on_time_though_a_grandchild_left_the_group(
@@ -127,27 +136,28 @@ def test_a_timeout_ends_on_time_though_a_grandchild_left_the_group(
         tmp_path, {"escapes": {"command": script(tmp_path, "e.sh", ESCAPING), "timeout": "3s"}}
     )
     result = cli.run("run", "--json", "report.json", cwd=tmp_path, timeout=60)
-    stray = _stray(tmp_path)
-    try:
+    with stray_of(tmp_path) as stray:
         assert result.code == 1, result.explain()
         (suite,) = json.loads((tmp_path / "report.json").read_text())["suites"]
         assert (suite["status"], suite["reason"]) == ("timeout", "timed out after 3s")
         assert suite["duration"] < 3 + 2, suite  # 3 s, then everything goes at SIGTERM
         assert "timeout in 3." in result.stderr, result.explain()
         assert not process_alive(stray), "the setsid grandchild is still running"
-    finally:
-        if process_alive(stray):
-            os.kill(stray, signal.SIGKILL)
+
+
+def start_escaping(cli: Any, directory: Path) -> Any:
+    """A run of the escaping suite, once the suite runs."""
+    cli.write_config(directory, {"escapes": script(directory, "e.sh", ESCAPING)})
+    process = cli.start("run", cwd=directory)
+    process.wait_for((directory / "started").exists, "the suite to start")
+    return process
 
 
 def test_ctrl_c_ends_on_time_though_a_grandchild_left_the_group(
     cli: Any, engine: Any, tmp_path: Path
 ) -> None:
-    cli.write_config(tmp_path, {"escapes": script(tmp_path, "e.sh", ESCAPING)})
-    process = cli.start("run", cwd=tmp_path)
-    process.wait_for((tmp_path / "started").exists, "the suite to start")
-    stray = _stray(tmp_path)
-    try:
+    process = start_escaping(cli, tmp_path)
+    with stray_of(tmp_path) as stray:
         assert process_alive(stray)
         process.send(signal.SIGINT)
         sent = time.monotonic()
@@ -157,20 +167,14 @@ def test_ctrl_c_ends_on_time_though_a_grandchild_left_the_group(
         assert took < 7.5, f"Ctrl-C to exit took {took:.1f}s"
         assert "Traceback" not in result.output
         assert not process_alive(stray), "the setsid grandchild is still running"
-    finally:
-        if process_alive(stray):
-            os.kill(stray, signal.SIGKILL)
 
 
 def test_after_kill_9_of_the_cli_the_watchdog_stops_a_grandchild_that_left_the_group(
     cli: Any, engine: Any, tmp_path: Path
 ) -> None:
-    cli.write_config(tmp_path, {"escapes": script(tmp_path, "e.sh", ESCAPING)})
-    process = cli.start("run", cwd=tmp_path)
-    process.wait_for((tmp_path / "started").exists, "the suite to start")
-    stray = _stray(tmp_path)
+    process = start_escaping(cli, tmp_path)
     watchdog = find_watchdog(process.pid)
-    try:
+    with stray_of(tmp_path) as stray:
         assert watchdog is not None
         assert process_alive(stray)
         os.kill(process.pid, signal.SIGKILL)
@@ -181,6 +185,3 @@ def test_after_kill_9_of_the_cli_the_watchdog_stops_a_grandchild_that_left_the_g
         assert wait_until(lambda: not process_alive(watchdog), timeout=20)
         log = (tmp_path / ".hodei-e2e" / "watchdog.log").read_text(errors="replace")
         assert f"stopped process {stray} (left its suite's group)" in log, log
-    finally:
-        if process_alive(stray):
-            os.kill(stray, signal.SIGKILL)
