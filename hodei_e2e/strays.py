@@ -33,7 +33,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
 
 from hodei_e2e.identity import process_start_token
 from hodei_e2e.processes import PROC, Entry, killpg, process_table
@@ -41,21 +43,48 @@ from hodei_e2e.processes import PROC, Entry, killpg, process_table
 RUN_VAR = "HODEI_E2E_RUN_ID"
 SUITE_VAR = "HODEI_E2E_SUITE"
 PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 KILL_WAIT = 2.0  # seconds for SIGKILLed processes to be gone
 
 
 def become_subreaper(on: bool = True) -> bool:
     """Make this process the subreaper of its descendants (or no longer, `on=False`); False
     where that is not possible."""
-    if not sys.platform.startswith("linux"):
+    libc = _libc()
+    return libc is not None and libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0
+
+
+def is_subreaper() -> bool:
+    libc = _libc()
+    if libc is None:
         return False
+    import ctypes
+
+    flag = ctypes.c_int(0)
+    return bool(libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0 and flag.value)
+
+
+@contextmanager
+def subreaper() -> Iterator[None]:
+    """This process is a subreaper inside (as it was before, after)."""
+    before = is_subreaper()
+    become_subreaper(True)
+    try:
+        yield
+    finally:
+        if not before:
+            become_subreaper(False)
+
+
+def _libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
 
 
 def marker(run_id: str, suite: str) -> dict[str, str]:

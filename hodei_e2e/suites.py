@@ -141,21 +141,22 @@ class SuiteRunner:
 
         `check` is called between short waits and may raise to stop the run (a signal)."""
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        strays.become_subreaper()  # a suite's strays stay in our tree, to be found and stopped
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="suite")
-        try:
-            futures = [pool.submit(self._run_suite, suite) for suite in suites]
-            pending = set(futures)
-            while pending:
-                check()
-                _done, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
-            for future in futures:
-                future.result()
-        except BaseException:
-            self.stop(self.stop_grace)
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        # a subreaper: what leaves a suite's group stays in our tree, to be found and stopped
+        with strays.subreaper():
+            try:
+                futures = [pool.submit(self._run_suite, suite) for suite in suites]
+                pending = set(futures)
+                while pending:
+                    check()
+                    _done, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
+                for future in futures:
+                    future.result()
+            except BaseException:
+                self.stop(self.stop_grace)
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
         return [self.results[suite.name] for suite in suites]
 
     def stop(self, grace: float) -> None:
@@ -332,6 +333,13 @@ def run_command(
     """Run a helper command (a migration) like a suite: a shell in its own process group,
     stopped whole at its timeout, strays included; return its exit code and its masked output
     (the last `TAIL_LINES` lines, each cut)."""
+    with strays.subreaper():
+        return _run_command(command, cwd=cwd, env=env, timeout=timeout)
+
+
+def _run_command(
+    command: str, *, cwd: Path, env: Mapping[str, str], timeout: float
+) -> tuple[int, str]:
     proc = spawn(command, cwd=cwd, env={**os.environ, **env})
     assert proc.stdout is not None
     processes = strays.SuiteProcesses(proc.pid, {}, strays.pipe_link(proc.stdout.fileno()))

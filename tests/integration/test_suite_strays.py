@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from shared import process_alive
@@ -118,16 +119,26 @@ def test_a_stray_that_cannot_be_found_does_not_hold_the_run(
 ) -> None:
     # Without the subreaper (another OS, say) an orphan goes to PID 1, and one with an empty
     # environment is not found: it keeps the pipe open, and the run must stop reading anyway.
-    hodei_strays.become_subreaper(False)
     monkeypatch.setattr(hodei_strays, "become_subreaper", lambda on=True: False)
-    try:
-        command = ESCAPE_BARE.format(name="stray") + "; echo started; exit 3"
-        began = time.monotonic()
-        (result,) = runner(tmp_path, Hooks()).run([suite(tmp_path, "escapes", command)])
-        took = time.monotonic() - began
-    finally:
-        hodei_strays.become_subreaper(True)
+    command = ESCAPE_BARE.format(name="stray") + "; echo started; exit 3"
+    began = time.monotonic()
+    (result,) = runner(tmp_path, Hooks()).run([suite(tmp_path, "escapes", command)])
+    took = time.monotonic() - began
     assert (result.status, result.exit_code) == (Status.FAILED, 3)
     assert result.tail == ("started",)
     assert took < 4, f"the run read the pipe of a stray for {took:.1f}s"
     assert [p for p in stray_pids(tmp_path, strays) if process_alive(p)]  # it was really there
+
+
+def test_the_runner_is_a_subreaper_only_while_it_runs(tmp_path: Path) -> None:
+    assert not hodei_strays.is_subreaper()
+    seen: list[bool] = []
+
+    class Watching(Hooks):
+        def started(self, suite: Any, attempt: int) -> None:
+            seen.append(hodei_strays.is_subreaper())
+
+    (result,) = runner(tmp_path, Watching()).run([suite(tmp_path, "s", "true")])
+    assert result.status is Status.PASSED
+    assert seen == [True]
+    assert not hodei_strays.is_subreaper()
