@@ -112,7 +112,8 @@ def test_encoded_secrets_are_masked_and_long_lines_cut_in_every_sink(
 
 
 ESCAPING = """\
-(setsid sh -c 'echo $$ > stray.pid; exec sleep 40' &)
+(setsid sh -c 'echo $$ > stray.pid.tmp && mv stray.pid.tmp stray.pid; exec sleep 40' &)
+while [ ! -e stray.pid ]; do sleep 0.01; done
 touch started
 sleep 600
 """
