@@ -146,18 +146,18 @@ def test_a_timeout_ends_on_time_though_a_grandchild_left_the_group(
         assert not process_alive(stray), "the setsid grandchild is still running"
 
 
-def start_escaping(cli: Any, directory: Path) -> Any:
-    """A run of the escaping suite, once the suite runs."""
-    cli.write_config(directory, {"escapes": script(directory, "e.sh", ESCAPING)})
+def start_escaping(cli: Any, directory: Path) -> tuple[Any, str]:
+    """A run of the escaping suite, once the suite runs, and its project."""
+    config = cli.write_config(directory, {"escapes": script(directory, "e.sh", ESCAPING)})
     process = cli.start("run", cwd=directory)
     process.wait_for((directory / "started").exists, "the suite to start")
-    return process
+    return process, config.project
 
 
 def test_ctrl_c_ends_on_time_though_a_grandchild_left_the_group(
     cli: Any, engine: Any, tmp_path: Path
 ) -> None:
-    process = start_escaping(cli, tmp_path)
+    process, _ = start_escaping(cli, tmp_path)
     with stray_of(tmp_path) as stray:
         assert process_alive(stray)
         process.send(signal.SIGINT)
@@ -171,9 +171,9 @@ def test_ctrl_c_ends_on_time_though_a_grandchild_left_the_group(
 
 
 def test_after_kill_9_of_the_cli_the_watchdog_stops_a_grandchild_that_left_the_group(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any
 ) -> None:
-    process = start_escaping(cli, tmp_path)
+    process, project = start_escaping(cli, tmp_path)
     watchdog = find_watchdog(process.pid)
     with stray_of(tmp_path) as stray:
         assert watchdog is not None
@@ -184,5 +184,7 @@ def test_after_kill_9_of_the_cli_the_watchdog_stops_a_grandchild_that_left_the_g
             "the setsid grandchild outlived the run"
         )
         assert wait_until(lambda: not process_alive(watchdog), timeout=20)
+        # its Postgres too (the engine may still be removing it when the watchdog is done)
+        assert wait_until(lambda: not docker_ps(f"io.hodei.e2e.project={project}"), timeout=20)
         log = (tmp_path / ".hodei-e2e" / "watchdog.log").read_text(errors="replace")
         assert f"stopped process {stray} (left its suite's group)" in log, log
