@@ -114,11 +114,11 @@ class SuiteOutput:
         self.tail.extend(block.last(TAIL_LINES))
         # libtest's `test result:` lines and pytest's `=== ... ===` (with a quick test first: a
         # search for "\n=" is three times slower than one for "==", '\n' being everywhere)
-        found = block.containing("test result:") if block.has("test result:") else []
-        if block.has("=="):
+        found = block.containing(b"test result:") if block.has(b"test result:") else []
+        if block.has(b"=="):
             found += [
                 line
-                for line in block.containing("==")
+                for line in block.containing(b"==")
                 if line.startswith("=") and "test result:" not in line
             ]
         self.summary_lines.extend(line for line in found if len(line) <= SUMMARY_LINE_CHARS)

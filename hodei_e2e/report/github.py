@@ -66,7 +66,7 @@ def strip_ansi(text: str) -> str:
 
 def plain(line: str) -> str:
     """One output line as a reader sees it: no escapes, no secrets, only what follows a `\\r`,
-    cut to `lines.LINE_LIMIT` characters."""
+    cut to `lines.LINE_LIMIT` bytes."""
     line = masker(strip_ansi(line)).rstrip("\r\n")
     return cut_line(line.rsplit("\r", 1)[-1])
 

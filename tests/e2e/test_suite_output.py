@@ -98,7 +98,7 @@ def test_encoded_secrets_are_masked_and_long_lines_cut_in_every_sink(
     whole = next(line for line in log.splitlines() if line.startswith("split "))
     assert len(whole) > LONG
     assert whole.endswith(" END")
-    marker = re.compile(r"… \[hodei-e2e: [\d,]+ characters cut\]")
+    marker = re.compile(r"… \[hodei-e2e: [\d,]+ bytes cut\]")
     for sink in ("the terminal", "the ::group:: and annotations", "the step summary"):
         text = sinks[sink]
         assert marker.search(text), f"no cut marker in {sink}"

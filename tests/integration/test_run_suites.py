@@ -241,7 +241,7 @@ def test_a_long_line_is_cut_in_the_tail_and_whole_in_the_log(tmp_path: Path) -> 
     hooks = Hooks()
     command = "head -c 3000000 /dev/zero | tr '\\0' a; echo; echo after"
     (result,) = runner(tmp_path, hooks).run([suite(tmp_path, "long", command)])
-    cut = "a" * LINE_LIMIT + f"… [hodei-e2e: {3_000_000 - LINE_LIMIT:,} characters cut]"
+    cut = "a" * LINE_LIMIT + f"… [hodei-e2e: {3_000_000 - LINE_LIMIT:,} bytes cut]"
     assert result.tail == (cut, "after")
     assert hooks.lines["long"] == [cut, "after"]
     assert result.log_path is not None

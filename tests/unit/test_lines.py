@@ -15,19 +15,17 @@ def test_a_short_line_is_left_alone() -> None:
 
 
 def test_a_long_line_is_cut_with_a_marker_saying_how_much_went() -> None:
-    assert cut_line("a" * 10_010, 10) == "a" * 10 + "… [hodei-e2e: 10,000 characters cut]"
+    assert cut_line("a" * 10_010, 10) == "a" * 10 + "… [hodei-e2e: 10,000 bytes cut]"
 
 
 def test_cutting_a_cut_line_again_keeps_one_marker_with_the_total() -> None:
     once = cut_line("b" * 1000, 100)
-    assert cut_line(once, 10) == "b" * 10 + "… [hodei-e2e: 990 characters cut]"
+    assert cut_line(once, 10) == "b" * 10 + "… [hodei-e2e: 990 bytes cut]"
     assert cut_line(once, 100) == once  # already short enough
 
 
 def test_cut_lines_cuts_each_line() -> None:
-    assert (
-        cut_lines("ok\n" + "c" * 20 + "\nok", 5) == "ok\nccccc… [hodei-e2e: 15 characters cut]\nok"
-    )
+    assert cut_lines("ok\n" + "c" * 20 + "\nok", 5) == "ok\nccccc… [hodei-e2e: 15 bytes cut]\nok"
 
 
 def feed_all(splitter: LineSplitter, pieces: list[bytes]) -> list[str]:
@@ -48,9 +46,9 @@ def test_a_huge_line_is_held_cut_however_many_reads_it_takes() -> None:
     splitter = LineSplitter(limit=100)
     for _ in range(1000):
         assert not splitter.feed(b"z" * 10_000)
-        assert len(splitter._head) <= 100  # bounded: never the whole line
+        assert len(splitter._head) <= 100 + 3  # bounded: never the whole line
     (line,) = splitter.feed(b"z\nnext\n").all()[:1]
-    assert line == "z" * 100 + "… [hodei-e2e: 9,999,901 characters cut]"
+    assert line == "z" * 100 + "… [hodei-e2e: 9,999,901 bytes cut]"
 
 
 def test_invalid_utf8_is_replaced_not_fatal() -> None:
@@ -58,10 +56,11 @@ def test_invalid_utf8_is_replaced_not_fatal() -> None:
 
 
 def test_a_block_gives_its_last_lines_and_those_holding_a_word() -> None:
-    block = Block("a\ntest result: ok\nb\n=== 1 passed in 0.1s ===\nc\n", limit=8)
-    assert block.last(2) == ["=== 1 pa… [hodei-e2e: 16 characters cut]", "c"]
+    data = b"a\ntest result: ok\nb\n=== 1 passed in 0.1s ===\nc\n"
+    block = Block(data, 0, len(data), limit=8)
+    assert block.last(2) == ["=== 1 pa… [hodei-e2e: 16 bytes cut]", "c"]
     assert block.last(99)[0] == "a"
-    assert block.containing("test result:") == ["test res… [hodei-e2e: 7 characters cut]"]
+    assert block.containing(b"test result:") == ["test res… [hodei-e2e: 7 bytes cut]"]
     assert len(block) == 5
     assert Block().last(3) == []
 
@@ -73,5 +72,23 @@ def test_last_lines_of_a_file_are_bounded(tmp_path: Path) -> None:
     assert lines == ["second", "third"]
     assert before == 2
     lines, before = last_lines(log, 5, limit=50)
-    assert lines[1] == "y" * 50 + "… [hodei-e2e: 4,999,950 characters cut]"
+    assert lines[1] == "y" * 50 + "… [hodei-e2e: 4,999,950 bytes cut]"
     assert before == 0
+
+
+def test_a_cut_never_splits_a_character() -> None:
+    line = ("€" * 10).encode()  # 3 bytes each
+    assert cut_line("€" * 10, 10) == "€€€… [hodei-e2e: 21 bytes cut]"
+    splitter = LineSplitter(limit=10)
+    assert splitter.feed(line[:4]).all() == []
+    assert splitter.feed(line[4:] + b"\nok\n").all() == ["€€€… [hodei-e2e: 21 bytes cut]", "ok"]
+
+
+def test_the_last_lines_of_a_block_count_the_line_begun_earlier() -> None:
+    splitter = LineSplitter()
+    splitter.feed(b"begun ")
+    block = splitter.feed(b"earlier\nsecond\n")
+    assert block.last(1) == ["second"]
+    assert block.last(2) == ["begun earlier", "second"]
+    assert block.last(9) == ["begun earlier", "second"]
+    assert len(block) == 2
