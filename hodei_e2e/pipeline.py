@@ -496,6 +496,7 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
             fail_fast=run.options.fail_fast,
             stop_grace=INTERRUPT_GRACE,
             on_group=watchdog.process_group,
+            run_id=run.identity.run_id,
         )
         guard.on_hurry(runner.kill)
         run.runner = runner

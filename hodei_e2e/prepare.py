@@ -22,6 +22,7 @@ from hodei_e2e.config import PREPARE_STEP, Config, PrepareConfig, SuiteConfig
 from hodei_e2e.console import Output
 from hodei_e2e.environment import render
 from hodei_e2e.errors import ConfigError
+from hodei_e2e.lines import Block
 from hodei_e2e.report.console import STYLE, result_line
 from hodei_e2e.results import Status, SuiteResult
 from hodei_e2e.suites import Prepared, SkipSuite, SuiteRunner
@@ -119,8 +120,10 @@ class PrepareStep:
     def started(self, suite: SuiteConfig, _attempt: int) -> None:
         self.out.print(f"▶ {suite.name} started ({self.commands} command(s))")
 
-    def output(self, suite: SuiteConfig, line: str) -> None:
-        self.out.print(f"  [{suite.name}] {line}", min_verbosity=1)
+    def output(self, suite: SuiteConfig, block: Block) -> None:
+        if block and self.out.verbosity >= 1:
+            prefix = f"  [{suite.name}] "
+            self.out.print(prefix + f"\n{prefix}".join(block.all()), min_verbosity=1)
 
     def finished(self, result: SuiteResult) -> None:
         self.out.print(result_line(result), style=STYLE[result.status])

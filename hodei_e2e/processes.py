@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -27,21 +28,44 @@ def killpg(pgid: int, signum: int) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Entry:
+    pid: int
+    ppid: int
+    pgid: int
+    state: str
+
+    @property
+    def alive(self) -> bool:
+        return self.state not in ("Z", "X", "x")
+
+
+def process_table() -> dict[int, Entry]:
+    """Every process in /proc: its parent, group and state."""
+    table: dict[int, Entry] = {}
+    try:
+        names = os.listdir(PROC)
+    except OSError:
+        return table
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(PROC / name / "stat", encoding="ascii", errors="replace") as stat:
+                raw = stat.read()
+        except OSError:
+            continue
+        fields = raw[raw.rfind(")") + 2 :].split()  # after the command name, which may hold spaces
+        if len(fields) > 2:
+            table[int(name)] = Entry(int(name), int(fields[1]), int(fields[2]), fields[0])
+    return table
+
+
 def group_alive(pgid: int) -> bool:
     """Whether any process of the group still runs (zombies do not count)."""
     if not PROC.is_dir():
         return killpg(pgid, 0)
-    for entry in PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "stat").read_text(encoding="ascii", errors="replace")
-        except OSError:
-            continue
-        fields = raw[raw.rfind(")") + 2 :].split()  # after the command name, which may hold spaces
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            return True
-    return False
+    return any(e.pgid == pgid and e.alive for e in process_table().values())
 
 
 def terminate_group(pgid: int, grace: float, *, reap: Callable[[], object] = lambda: None) -> None:

@@ -37,6 +37,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hodei_e2e.lines import Block
 from hodei_e2e.results import Diagnostic, Status, TestResult
 
 MESSAGE_LINES = 6  # of a panic message
@@ -76,6 +77,12 @@ _PYTEST_STATUS = {
 }
 _STATUS = {"ok": Status.PASSED, "FAILED": Status.FAILED, "ignored": Status.SKIPPED}
 _FIRST = frozenset("tr -feFPSEX=")  # first characters of the lines worth a closer look
+# Words at least one of which every line the parser acts on holds (libtest, cargo, rustc and
+# pytest's `-rA` lines): a block of output without any of them changes nothing.
+_WORDS = (
+    b"test ", b"---- ", b"panicked", b"Running ", b"Doc-tests", b"running ", b"error",
+    b"failures:", b"==", b"PASSED", b"FAILED", b"SKIPPED", b"ERROR", b"XFAIL", b"XPASS",
+)  # fmt: skip
 
 
 @dataclass
@@ -120,6 +127,18 @@ class OutputParser:
         self._error: Diagnostic | None = None
         self._error_wants_location = False
         self._pytest = False
+
+    # -- per block of lines (the suite's output path) ----------------------------------------------
+
+    def feed_block(self, block: Block) -> None:
+        """Every line of `block`, unless it holds none of the words the parser looks for and
+        no test's output is being read: a chatty suite's log lines are then passed over at the
+        speed of a byte search, not line by line."""
+        idle = self._block is None and self._pending is None and self._panic is None
+        if idle and not any(block.has(word) for word in _WORDS):
+            return
+        for line in block.all():
+            self.feed(line)
 
     # -- per line ----------------------------------------------------------------------------------
 

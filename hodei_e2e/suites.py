@@ -1,13 +1,15 @@
 """Running suites: one shell per suite in its own process group, up to `jobs` at a time.
 
 The only module that starts subprocesses for suites. A suite's output is masked, written to its
-log file as it comes, and kept as a tail; a timeout or a stop terminates the whole group
-(SIGTERM, a grace period, SIGKILL).
+log file as it comes, and kept as a tail (suite_output.py); a timeout or a stop terminates every
+process the suite started, in its group or not (strays.py: SIGTERM, a grace period, SIGKILL),
+and reading its pipe stops even when a stray process still holds it.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import threading
@@ -17,17 +19,20 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Protocol
+from typing import BinaryIO, Protocol
 
+from hodei_e2e import strays
 from hodei_e2e.config import SuiteConfig
+from hodei_e2e.lines import Block
 from hodei_e2e.masking import masker
-from hodei_e2e.processes import killpg, terminate_group
 from hodei_e2e.results import Status, SuiteResult, parse_counts
 from hodei_e2e.runner_output import OutputParser
+from hodei_e2e.suite_output import TAIL_LINES, SuiteOutput, enlarge_pipe
 
-TAIL_LINES = 200
 INTERRUPTED = "the run was interrupted"
 KILL_GRACE = 5.0
+LEFTOVER_GRACE = 0.5  # for what a suite left running when its shell ended
+OUTPUT_WAIT = 1.0  # for the end of a suite's output once its processes are gone
 
 
 class SkipSuite(Exception):
@@ -49,32 +54,32 @@ class Hooks(Protocol):
     def prepare(self, suite: SuiteConfig) -> Prepared: ...
     def release(self, suite: SuiteConfig, prepared: Prepared) -> None: ...
     def started(self, suite: SuiteConfig, attempt: int) -> None: ...
-    def output(self, suite: SuiteConfig, line: str) -> None: ...
+    def output(self, suite: SuiteConfig, block: Block) -> None: ...
     def finished(self, result: SuiteResult) -> None: ...
 
 
 class ProcessGroups:
-    """The live suites' process groups, so that a stop can reach every one of them."""
+    """The live suites' processes, so that a stop can reach every one of them."""
 
     def __init__(self, on_add: Callable[[int], None] = lambda _pgid: None) -> None:
-        self._groups: set[int] = set()
+        self._groups: set[strays.SuiteProcesses] = set()
         self._lock = threading.Lock()
         self._on_add = on_add
 
-    def add(self, pgid: int) -> None:
+    def add(self, processes: strays.SuiteProcesses) -> None:
         with self._lock:
-            self._groups.add(pgid)
-        self._on_add(pgid)
+            self._groups.add(processes)
+        self._on_add(processes.pgid)
 
-    def discard(self, pgid: int) -> None:
+    def discard(self, processes: strays.SuiteProcesses) -> None:
         with self._lock:
-            self._groups.discard(pgid)
+            self._groups.discard(processes)
 
     def signal_all(self, signum: int) -> None:
         with self._lock:
             groups = list(self._groups)
-        for pgid in groups:
-            killpg(pgid, signum)
+        for processes in groups:
+            processes.signal(signum)
 
     def __len__(self) -> int:
         with self._lock:
@@ -100,7 +105,7 @@ class _Attempt:
     timed_out: bool = False
     stopped: bool = False
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
-    summary_lines: list[str] = field(default_factory=list)
+    summary_lines: Sequence[str] = ()
     parser: OutputParser = field(default_factory=OutputParser)  # per-test results
 
 
@@ -117,6 +122,7 @@ class SuiteRunner:
         base_env: Mapping[str, str] | None = None,
         stop_grace: float = KILL_GRACE,
         on_group: Callable[[int], None] = lambda _pgid: None,
+        run_id: str | None = None,
     ) -> None:
         self.hooks = hooks
         self.logs_dir = logs_dir
@@ -131,6 +137,7 @@ class SuiteRunner:
         self._failed: list[str] = []
         self.grace = KILL_GRACE  # after a timeout
         self.stop_grace = stop_grace  # after an interruption
+        self.run_id = run_id or secrets.token_hex(8)  # marks every process of the suites
 
     # -- the public surface -------------------------------------------------------------------
 
@@ -142,19 +149,21 @@ class SuiteRunner:
         `check` is called between short waits and may raise to stop the run (a signal)."""
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="suite")
-        try:
-            futures = [pool.submit(self._run_suite, suite) for suite in suites]
-            pending = set(futures)
-            while pending:
-                check()
-                _done, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
-            for future in futures:
-                future.result()
-        except BaseException:
-            self.stop(self.stop_grace)
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        # a subreaper: what leaves a suite's group stays in our tree, to be found and stopped
+        with strays.subreaper():
+            try:
+                futures = [pool.submit(self._run_suite, suite) for suite in suites]
+                pending = set(futures)
+                while pending:
+                    check()
+                    _done, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
+                for future in futures:
+                    future.result()
+            except BaseException:
+                self.stop(self.stop_grace)
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
         return [self.results[suite.name] for suite in suites]
 
     def stop(self, grace: float) -> None:
@@ -200,10 +209,11 @@ class SuiteRunner:
         # there: waiting for them is not the suite's own time.
         began: list[tuple[float, float]] = []  # (unix, monotonic)
         result = SuiteResult(suite.name, Status.ERROR)
-        with log_path.open("w", encoding="utf-8") as log:
+        with log_path.open("wb") as log:
             for attempt in range(1, suite.retries + 2):
                 if attempt > 1:
-                    log.write(f"\n--- hodei-e2e: attempt {attempt} of {suite.retries + 1} ---\n")
+                    note = f"\n--- hodei-e2e: attempt {attempt} of {suite.retries + 1} ---\n"
+                    log.write(note.encode())
                 result = self._attempt(suite, attempt, log, log_path, began)
                 if result.status in (Status.PASSED, Status.SKIPPED, Status.INTERRUPTED):
                     break
@@ -218,7 +228,7 @@ class SuiteRunner:
         self,
         suite: SuiteConfig,
         attempt: int,
-        log: IO[str],
+        log: BinaryIO,
         log_path: Path,
         began: list[tuple[float, float]],
     ) -> SuiteResult:
@@ -243,62 +253,46 @@ class SuiteRunner:
             return self.timeout_override
         return suite.timeout if suite.timeout is not None else self.default_timeout
 
-    def _execute(self, suite: SuiteConfig, prepared: Prepared, log: IO[str]) -> _Attempt:
+    def _execute(self, suite: SuiteConfig, prepared: Prepared, log: BinaryIO) -> _Attempt:
         outcome = _Attempt()
         if self._stop.is_set():
             outcome.stopped = True
             return outcome
-        env = {**self.base_env, **prepared.env}
+        mark = strays.marker(self.run_id, suite.name)
+        env = {**self.base_env, **prepared.env, **mark}
         try:
-            proc = subprocess.Popen(
-                suite.command,
-                shell=True,
-                cwd=suite.workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            proc = spawn(suite.command, cwd=suite.workdir, env=env)
         except OSError as error:  # a missing working directory, mostly
             line = f"hodei-e2e: cannot start the suite: {error}"
-            log.write(line + "\n")
-            outcome.tail.append(line)
+            log.write(masker(line).encode() + b"\n")
+            outcome.tail.append(masker(line))
             outcome.exit_code = 127
             return outcome
-        self.groups.add(proc.pid)
         assert proc.stdout is not None
-        pump = threading.Thread(
-            target=self._pump, args=(suite, proc.stdout, log, outcome), daemon=True
-        )
-        pump.start()
+        processes = strays.SuiteProcesses(proc.pid, mark, strays.pipe_link(proc.stdout.fileno()))
+        self.groups.add(processes)
+        enlarge_pipe(proc.stdout.fileno())
+        def on_lines(block: Block) -> None:
+            outcome.parser.feed_block(block)
+            self.hooks.output(suite, block)
+
+        output = SuiteOutput(proc.stdout.fileno(), log, on_lines).start()
         try:
             outcome.exit_code = proc.wait(timeout=self._timeout(suite))
         except subprocess.TimeoutExpired:
             outcome.timed_out = not self._stop.is_set()
-            terminate_group(proc.pid, self.grace, reap=proc.poll)
+            processes.terminate(self.grace, reap=proc.poll)
             outcome.exit_code = proc.wait()
         finally:
-            terminate_group(proc.pid, 0.5, reap=proc.poll)  # nothing it started outlives it
-            self.groups.discard(proc.pid)
-            pump.join(timeout=5)
+            # nothing it started outlives it, in its process group or not
+            processes.terminate(LEFTOVER_GRACE, reap=proc.poll)
+            self.groups.discard(processes)
+            output.finish(OUTPUT_WAIT)  # a stray nobody could stop may hold the pipe: stop reading
             proc.stdout.close()
+        outcome.tail = output.tail
+        outcome.summary_lines = output.summary_lines
         outcome.stopped = self._stop.is_set()
         return outcome
-
-    def _pump(self, suite: SuiteConfig, stream: IO[bytes], log: IO[str], outcome: _Attempt) -> None:
-        try:
-            for raw in iter(stream.readline, b""):
-                line = masker(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-                log.write(line + "\n")
-                log.flush()
-                outcome.tail.append(line)
-                outcome.parser.feed(line)
-                if "test result:" in line or line.startswith("="):
-                    outcome.summary_lines.append(line)
-                self.hooks.output(suite, line)
-        except (OSError, ValueError):
-            return  # the pipe was closed under us after a stop
 
 
 def interrupted_results(
@@ -341,7 +335,7 @@ def _result(
         database=prepared.database,
         log_path=log_path,
         tail=tuple(outcome.tail),
-        counts=parse_counts(outcome.summary_lines),
+        counts=parse_counts(list(outcome.summary_lines)),
         attempts=attempt,
         tests=parsed.tests,
         diagnostic=parsed.diagnostic,
@@ -352,23 +346,43 @@ def run_command(
     command: str, *, cwd: Path, env: Mapping[str, str], timeout: float = 600.0
 ) -> tuple[int, str]:
     """Run a helper command (a migration) like a suite: a shell in its own process group,
-    killed whole at its timeout; return its exit code and masked output."""
-    proc = subprocess.Popen(
+    stopped whole at its timeout, strays included; return its exit code and its masked output
+    (the last `TAIL_LINES` lines, each cut)."""
+    with strays.subreaper():
+        return _run_command(command, cwd=cwd, env=env, timeout=timeout)
+
+
+def _run_command(
+    command: str, *, cwd: Path, env: Mapping[str, str], timeout: float
+) -> tuple[int, str]:
+    proc = spawn(command, cwd=cwd, env={**os.environ, **env})
+    assert proc.stdout is not None
+    processes = strays.SuiteProcesses(proc.pid, {}, strays.pipe_link(proc.stdout.fileno()))
+    timed_out = ""
+    with open(os.devnull, "wb") as nowhere:
+        output = SuiteOutput(proc.stdout.fileno(), nowhere, lambda _block: None).start()
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            processes.terminate(KILL_GRACE, reap=proc.poll)
+            proc.wait()
+            code, timed_out = 124, f"\ntimed out after {timeout:g}s"
+        finally:
+            processes.terminate(LEFTOVER_GRACE, reap=proc.poll)
+            output.finish(OUTPUT_WAIT)
+            proc.stdout.close()
+    return code, "\n".join(output.tail) + timed_out
+
+
+def spawn(command: str, *, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """A shell running `command` in a session of its own, stdout and stderr on one pipe."""
+    return subprocess.Popen(
         command,
         shell=True,
         cwd=cwd,
-        env={**os.environ, **env},
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        terminate_group(proc.pid, KILL_GRACE, reap=proc.poll)
-        output, _ = proc.communicate()
-        return 124, masker(output.decode(errors="replace")) + f"\ntimed out after {timeout:g}s"
-    finally:
-        terminate_group(proc.pid, 0.5, reap=proc.poll)
-    return proc.returncode, masker(output.decode(errors="replace"))

@@ -21,6 +21,8 @@ Scenarios (--only NAME[,NAME..]):
   imagecheck  the image check with nothing changed (scripts/bench_image_check.py)
   cleanup     `hodei-e2e cleanup` of 50 orphaned containers
   startup     `--version`, `run --list`, and the peak memory of a run of 8 suites
+  output      a suite's output: MB/s through a run against a file, the time 100 MB of output
+              adds, peak RSS and report sizes for one 200 MB line (scripts/bench_output.py)
 
 Run it through scripts/bench (bootstrap, the bench extra, the local images). Nothing is left
 behind: each scenario removes its containers (by its labels) even when it fails.
@@ -53,13 +55,15 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("cold", "suites", "warm", "dbcreate", "imagecheck", "cleanup", "startup")
+SCENARIOS = ("cold", "suites", "warm", "dbcreate", "imagecheck", "cleanup", "startup", "output")
 BENCH_LABEL = "io.hodei.bench"  # on every container the benchmark itself creates
 E2E_LABEL = "io.hodei.e2e"
 E2E_PROJECT = f"{E2E_LABEL}.project"
 # The projects of the configs (and the testcontainers runs) the benchmark makes: only these are
 # removed at its start and end, whoever their owner (it holds a lock while it runs).
-OWN_PROJECTS = re.compile(r"bench-(cold|tc-cold|(tc-|iso-)?n\d+|warm|dbcreate|cleanup|startup|mem)")
+OWN_PROJECTS = re.compile(
+    r"bench-(cold|tc-cold|(tc-|iso-)?n\d+|warm|dbcreate|cleanup|startup|mem|out(-[a-z]+)?)"
+)
 PASSWORD = "bench-secret"
 IMAGE_CHECK = ROOT / "scripts" / "bench_image_check.py"
 ORPHANS = 50
@@ -138,6 +142,10 @@ class Scenario:
 
 
 def fmt(value: float, unit: str = "s") -> str:
+    if unit == "MB/s":
+        return f"{value:.0f} MB/s"
+    if unit == "B":
+        return f"{value / 1e6:.1f} MB" if value >= 1e5 else f"{value / 1e3:.1f} kB"
     if unit == "KiB":
         return f"{value / 1024:.1f} MiB"
     if unit == "x":
@@ -668,6 +676,11 @@ class Bench:
 
     def dbcreate(self, sc: Scenario) -> None:
         dbcreate_scenario(self, sc)
+
+    def output(self, sc: Scenario) -> None:
+        from bench_output import output_scenario
+
+        output_scenario(self, sc)
 
     def imagecheck(self, sc: Scenario) -> None:
         imagecheck_scenario(self, sc)
@@ -1296,6 +1309,10 @@ def targets(scenarios: dict[str, Scenario]) -> list[dict[str, Any]]:
             cleanup.median < 5.0,
             "median wall",
         )
+    from bench_output import output_targets
+
+    for row in output_targets(scenarios):
+        add(*row)
     image = scenarios.get("imagecheck")
     if image and image.rows and image.rows[0].samples:
         add(
@@ -1482,10 +1499,13 @@ TITLES = {
     "imagecheck": "5. image check, nothing changed, 2,000-file context",
     "cleanup": f"6. cleanup of {ORPHANS} orphaned containers",
     "startup": "7. start-up time and peak memory",
+    "output": "8. suite output: throughput, one 200 MB line",
 }
 
 
 def main(argv: Sequence[str]) -> int:
+    # scripts/bench_output.py imports its helpers from here: one module, not a second copy
+    sys.modules.setdefault("bench", sys.modules[__name__])
     args = parse_args(argv)
     hodei = Path(sys.executable).parent / "hodei-e2e"
     if not hodei.exists():

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from hodei_e2e.config import SuiteConfig
 from hodei_e2e.console import Output
+from hodei_e2e.lines import Block
 from hodei_e2e.results import Status, SuiteResult
 
 if TYPE_CHECKING:
@@ -71,12 +72,16 @@ class Board:
             again = f" (attempt {attempt})" if attempt > 1 else ""
             self.out.print(f"▶ {suite.name} started{again}")
 
-    def output(self, suite: SuiteConfig, line: str) -> None:
+    def output(self, suite: SuiteConfig, block: Block) -> None:
+        """A block of the suite's lines (masked; a line is cut when it is taken)."""
+        if not block:
+            return
         with self._lock:
             state, since, _ = self._state[suite.name]
-            self._state[suite.name] = (state, since, line)
-        if self._live is None:
-            self.out.print(f"  [{suite.name}] {line}", min_verbosity=1)
+            self._state[suite.name] = (state, since, block.last(1)[0])
+        if self._live is None and self.out.verbosity >= 1:
+            prefix = f"  [{suite.name}] "
+            self.out.print(prefix + f"\n{prefix}".join(block.all()), min_verbosity=1)
 
     def finished(self, result: SuiteResult) -> None:
         with self._lock:

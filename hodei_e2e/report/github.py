@@ -15,11 +15,11 @@ import re
 import secrets
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from hodei_e2e.lines import cut_line, last_lines
 from hodei_e2e.masking import masker
 from hodei_e2e.results import Status, SuiteResult, TestResult
 
@@ -65,9 +65,10 @@ def strip_ansi(text: str) -> str:
 
 
 def plain(line: str) -> str:
-    """One output line as a reader sees it: no escapes, no secrets, only what follows a `\\r`."""
+    """One output line as a reader sees it: no escapes, no secrets, only what follows a `\\r`,
+    cut to `lines.LINE_LIMIT` bytes."""
     line = masker(strip_ansi(line)).rstrip("\r\n")
-    return line.rsplit("\r", 1)[-1]
+    return cut_line(line.rsplit("\r", 1)[-1])
 
 
 def in_github_actions(environ: Mapping[str, str] | None = None) -> bool:
@@ -142,13 +143,7 @@ class GitHubReporter:
     def _log_lines(self, result: SuiteResult) -> tuple[list[str], int]:
         if result.log_path is not None:
             try:
-                with result.log_path.open(encoding="utf-8", errors="replace", newline="\n") as log:
-                    last: deque[str] = deque(maxlen=self.group_max_lines)
-                    count = 0
-                    for line in log:
-                        last.append(line)
-                        count += 1
-                return list(last), count - len(last)
+                return last_lines(result.log_path, self.group_max_lines)
             except OSError:
                 pass
         tail = list(result.tail)
@@ -402,7 +397,7 @@ def _fence(lines: Iterable[str]) -> str:
 
 
 def _cap(line: str) -> str:
-    return line if len(line) <= SUMMARY_LINE_CHARS else line[: SUMMARY_LINE_CHARS - 1] + "…"
+    return cut_line(line, SUMMARY_LINE_CHARS)
 
 
 def _cell(text: str) -> str:

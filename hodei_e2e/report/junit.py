@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hodei_e2e.config import SuiteConfig
+from hodei_e2e.lines import cut_lines
 from hodei_e2e.masking import masker
 from hodei_e2e.report.github import strip_ansi
 from hodei_e2e.results import Status, SuiteResult, TestResult
@@ -59,7 +60,7 @@ _INVALID_XML_BYTES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b\x0c\x0
 
 
 def _clean(text: str) -> str:
-    return _INVALID_XML.sub("", masker(strip_ansi(text)))
+    return _INVALID_XML.sub("", cut_lines(masker(strip_ansi(text))))
 
 
 def _cap(text: str, limit: int = MAX_TEXT_CHARS) -> str:

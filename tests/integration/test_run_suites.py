@@ -12,6 +12,7 @@ import pytest
 from shared import process_alive
 
 from hodei_e2e.config import SuiteConfig
+from hodei_e2e.lines import LINE_LIMIT, Block
 from hodei_e2e.masking import masker
 from hodei_e2e.results import Status, SuiteResult
 from hodei_e2e.results import TestCounts as Counts
@@ -46,9 +47,9 @@ class Hooks:
     def started(self, suite: SuiteConfig, attempt: int) -> None:
         pass
 
-    def output(self, suite: SuiteConfig, line: str) -> None:
+    def output(self, suite: SuiteConfig, block: Block) -> None:
         with self._lock:
-            self.lines.setdefault(suite.name, []).append(line)
+            self.lines.setdefault(suite.name, []).extend(block.all())
 
     def finished(self, result: SuiteResult) -> None:
         with self._lock:
@@ -222,3 +223,26 @@ def test_stop_interrupts_running_suites_and_starts_no_more(tmp_path: Path) -> No
     assert [r.status for r in results] == [Status.INTERRUPTED, Status.INTERRUPTED]
     assert not process_alive(int((tmp_path / "pid").read_text()))
     assert not (tmp_path / "ran").exists()
+
+
+def test_a_secret_split_across_two_writes_is_masked(tmp_path: Path) -> None:
+    masker.add("hodei-unit-secret-44")
+    hooks = Hooks()
+    # two writes with a pause between: the runner reads them apart, the secret cut in two
+    command = "printf 'the password is hodei-unit-'; sleep 0.3; printf 'secret-44, ok\\n'"
+    (result,) = runner(tmp_path, hooks).run([suite(tmp_path, "split", command)])
+    assert result.tail == ("the password is ***, ok",)
+    assert hooks.lines["split"] == ["the password is ***, ok"]
+    assert result.log_path is not None
+    assert result.log_path.read_text() == "the password is ***, ok\n"
+
+
+def test_a_long_line_is_cut_in_the_tail_and_whole_in_the_log(tmp_path: Path) -> None:
+    hooks = Hooks()
+    command = "head -c 3000000 /dev/zero | tr '\\0' a; echo; echo after"
+    (result,) = runner(tmp_path, hooks).run([suite(tmp_path, "long", command)])
+    cut = "a" * LINE_LIMIT + f"… [hodei-e2e: {3_000_000 - LINE_LIMIT:,} bytes cut]"
+    assert result.tail == (cut, "after")
+    assert hooks.lines["long"] == [cut, "after"]
+    assert result.log_path is not None
+    assert result.log_path.read_bytes() == b"a" * 3_000_000 + b"\nafter\n"
