@@ -22,7 +22,10 @@ for any child (`waitpid(-1)`) would steal the exit status of the `subprocess.Pop
 
 When the CLI itself is killed (SIGKILL), its orphans go to PID 1 (or the next subreaper); the
 watchdog, which is not their ancestor, finds them by the run's owner token, which every process
-the run started inherits (`process_orphans`).
+the run started inherits (`process_orphans`). What this does not find: a process that cleared
+its environment, closed the suite's pipe and whose parent died; it no longer holds the run in
+any way.
+"""
 
 from __future__ import annotations
 
