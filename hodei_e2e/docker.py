@@ -289,6 +289,15 @@ class Engine:
             remote=self.remote,
         )
 
+    def is_rootless(self) -> bool:
+        """A rootless engine (dockerd-rootless, rootless Podman): its bridge is inside a user
+        namespace of its own, so the bridge's gateway is not an address of this machine.
+        The system socket is a rootful engine's: asked only for another socket."""
+        if self.remote or self.endpoint.url in (f"unix://{DEFAULT_SOCKET}", "unix:///run/docker.sock"):
+            return False
+        options = " ".join(str(option) for option in self.info().get("SecurityOptions") or ())
+        return "rootless" in options
+
     def local_address_toward(self) -> str | None:
         """This machine's address on the route to a remote engine's host (what its containers
         can call back to, when that host routes to us); None for a local engine."""
