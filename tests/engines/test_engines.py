@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, EngineUnderTest
+from engine_tier import CLI, ROOT, EngineUnderTest
 from shared import find_watchdog, process_alive
 
 pytestmark = [pytest.mark.docker, pytest.mark.engines, pytest.mark.timeout(240)]
@@ -48,6 +49,40 @@ def test_the_demo_runs_and_leaves_no_container(engine: EngineUnderTest, tmp_path
     ), out
     # Published ports are where this machine reaches them: the remote engine's address.
     assert f"): {engine.address}:" in out, out  # ✓ postgres IMAGE (0.00s): ADDRESS:PORT
+    assert engine.containers() == []
+
+
+@pytest.mark.parametrize("engine", ["remote"], indirect=True)
+def test_a_docker_context_leads_the_run_to_the_engine(
+    engine: EngineUnderTest, tmp_path: Path
+) -> None:
+    """No DOCKER_HOST: the current docker context names the engine, as for the docker CLI."""
+    config_dir = tmp_path / "docker-config"
+    env = {"DOCKER_CONFIG": str(config_dir), "DOCKER_HOST": ""}
+    for command in (
+        ["context", "create", "e2e-remote", "--docker", f"host={engine.docker_host}"],
+        ["context", "use", "e2e-remote"],
+    ):
+        done = subprocess.run(
+            ["docker", *command], env={**os.environ, **env}, capture_output=True, text=True,
+            timeout=30, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    config = {
+        "version": 1, "project": f"t{secrets.token_hex(4)}",
+        "postgres": {"image": engine.env["HODEI_E2E_POSTGRES_IMAGE"], "tmpfs": True},
+        "suites": {"db": {"command": "psql -qAtc 'select 1'"}},
+    }  # fmt: skip
+    (tmp_path / "e2e.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    env_without_host = {k: v for k, v in engine.env.items() if k != "DOCKER_HOST"}
+    done = subprocess.run(
+        [*CLI, "run"], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        env={**{k: v for k, v in os.environ.items() if k != "DOCKER_HOST"},
+             **env_without_host, "DOCKER_CONFIG": str(config_dir)},
+    )  # fmt: skip
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert f"): {engine.address}:" in out, out  # its Postgres, on the engine's host
     assert engine.containers() == []
 
 
@@ -142,3 +177,51 @@ def test_cleanup_removes_what_a_killed_run_and_watchdog_left(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "removed" in (done.stdout + done.stderr).lower(), done.stdout + done.stderr
     assert engine.containers() == []
+
+
+# -- doctor ---------------------------------------------------------------------------------------
+
+
+def test_doctor_names_the_engine_and_its_endpoint(engine: EngineUnderTest, tmp_path: Path) -> None:
+    shutil.copy(ROOT / "e2e.yaml", tmp_path / "e2e.yaml")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    done = engine.cli("doctor", cwd=tmp_path)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    if engine.kind == "podman":
+        assert "✓ engine reachable: Podman 4." in out, out
+        assert f"(rootful) at {engine.docker_host} (DOCKER_HOST)" in out, out
+        assert "(the gateway of the engine's default bridge network)" in out, out
+    else:
+        assert "✓ engine reachable: Docker 20." in out, out
+        assert f"(rootful, remote) at {engine.docker_host} (DOCKER_HOST)" in out, out
+        assert f"published ports reached at {engine.address} (the engine's host)" in out, out
+        assert "(this machine's address toward the remote engine's host" in out, out
+
+
+@pytest.mark.parametrize("engine", ["podman"], indirect=True)
+def test_doctor_explains_podmans_ulimits(engine: EngineUnderTest, tmp_path: Path) -> None:
+    """The same storage served without `default_ulimits = []`: where this machine refuses
+    Podman's default open-file limit, doctor says so and how to fix it."""
+    conf = Path(engine.env["CONTAINERS_CONF"]).read_text(encoding="utf-8")
+    (tmp_path / "containers.conf").write_text(conf.replace("default_ulimits = []", ""))
+    socket = tmp_path / "podman.sock"
+    env = {**os.environ, **engine.env, "CONTAINERS_CONF": str(tmp_path / "containers.conf")}
+    service = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{socket}"], env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert wait_until(socket.exists, 20), "the second podman service did not start"
+        shutil.copy(ROOT / "e2e.yaml", tmp_path / "e2e.yaml")
+        shutil.copytree(ROOT / "examples", tmp_path / "examples")
+        done = engine.cli("doctor", cwd=tmp_path, DOCKER_HOST=f"unix://{socket}")
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+    out = done.stdout + done.stderr
+    if "error setting rlimit" not in out:
+        pytest.skip("this machine lets Podman's containers have its default ulimits")
+    assert done.returncode == 3, out
+    assert "✗ host reachable from containers" in out, out
+    assert "put `default_ulimits = []` under [containers] in containers.conf" in out, out
