@@ -186,6 +186,7 @@ class Engine:
         self._client = client
         self._api = client.api
         self._version: str | None = None
+        self._podman = False  # Podman's API answered the ping (Libpod-API-Version)
         self.endpoint = where or Endpoint(f"unix://{DEFAULT_SOCKET}", "default socket")
         # Where this machine reaches the ports the engine publishes (HODEI_E2E_HOST overrides).
         self.host = published_host(self.endpoint, os.environ if environ is None else environ)
@@ -241,6 +242,7 @@ class Engine:
             self._version = found.group(1)
         elif response.headers.get("Libpod-API-Version"):
             self._version = str(response.headers["Libpod-API-Version"])
+            self._podman = True
 
     def server_version(self) -> str:
         if self._version is None:
@@ -277,7 +279,7 @@ class Engine:
         except Exception:  # noqa: BLE001 - an engine that will not say is taken for Docker
             version = {}
         components = {str(c.get("Name", "")) for c in version.get("Components") or ()}
-        podman = any("podman" in name.lower() for name in components)
+        podman = self._podman = self._podman or any("podman" in n.lower() for n in components)
         options = " ".join(str(option) for option in info.get("SecurityOptions") or ())
         rootless = "rootless" in options or bool(
             ((info.get("Host") or {}).get("Security") or {}).get("Rootless")
@@ -615,29 +617,24 @@ class Engine:
         """Run `command` inside a running container, waiting at most `timeout` seconds.
 
         Returns (exit code, "") or (None, why) when it could not run or did not finish in time
-        (it is then left to end on its own). Attached, reading the stream with a deadline, so
-        that a hanging command cannot hold the caller past it; its output is not kept. (Not
-        detached: Podman 4 reports a detached exec as running long after it ended.)
+        (it is then left to end on its own). Detached and polled, so that a hanging command
+        cannot hold the caller past its deadline; its output is not kept. With Podman, whose
+        version 4 reports a detached exec as running long after it ended, attached instead,
+        its stream read with the same deadline.
         """
         from docker.errors import DockerException
 
         deadline = time.monotonic() + timeout
         late = None, f"still running after {timeout:.3g}s"
         try:
-            created = self._api.exec_create(container_id, list(command), stdout=True, stderr=True)
-            stream = self._api.exec_start(created["Id"], socket=True)
-            raw = getattr(stream, "_sock", stream)
-            try:
-                while (left := deadline - time.monotonic()) > 0:
-                    raw.settimeout(left)
-                    if not raw.recv(65536):
-                        break
-                else:
-                    return late
-            except TimeoutError:
+            attach = self._podman
+            created = self._api.exec_create(
+                container_id, list(command), stdout=attach, stderr=attach
+            )
+            if not attach:
+                self._api.exec_start(created["Id"], detach=True)
+            elif not _read_to_end(self._api.exec_start(created["Id"], socket=True), deadline):
                 return late
-            finally:
-                stream.close()
             delay = 0.005
             while True:  # the stream ended with the command; its exit code follows
                 state = self._api.exec_inspect(created["Id"])
@@ -690,6 +687,21 @@ class Engine:
         except APIError as error:
             return str(error)
         return None
+
+
+def _read_to_end(stream: Any, deadline: float) -> bool:
+    """Read a hijacked exec stream until it ends (True) or `deadline` passes (False)."""
+    raw = getattr(stream, "_sock", stream)
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            raw.settimeout(left)
+            if not raw.recv(65536):
+                return True
+        return False
+    except TimeoutError:
+        return False
+    finally:
+        stream.close()
 
 
 def engine_hint(error: str) -> str | None:

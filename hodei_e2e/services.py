@@ -7,8 +7,8 @@ Postgres and the services concurrently.
 
 Readiness kinds:
 
-- exec: the command runs inside the container (`docker exec`, its stream read with a deadline,
-  so that a hanging command cannot hold the wait past it); exit code 0 is ready.
+- exec: the command runs inside the container (`docker exec`, detached and polled, so that a
+  hanging command cannot hold the wait past its deadline); exit code 0 is ready.
 - tcp: a connect to the published port is not enough, as Docker's userland proxy accepts on
   the host port before anything listens in the container (it then closes the connection at
   once). When the container's network is attached to this host (its gateway is one of this
