@@ -9,7 +9,7 @@ is written at the same line numbers it has in its Markdown file, so every messag
 is the Markdown's. Then, on action.yml and those files:
 
   actionlint                                          (any message is an error)
-  zizmor --offline --config scripts/zizmor.yml        (any finding fails)
+  zizmor --offline --persona=pedantic                 (any finding fails, the pedantic ones too)
   check-jsonschema --builtin-schema vendor.github-actions / vendor.github-workflows
 
 Exits 1 when any of them reports anything, 2 when a tool is missing; prints each tool's output.
@@ -39,8 +39,12 @@ WRAPPER = """\
 name: docs
 on: push
 permissions: {{}}
+concurrency:
+  group: docs-${{{{ github.ref }}}}
+  cancel-in-progress: true
 jobs:
   docs:
+    name: docs
     runs-on: ubuntu-latest
     permissions:
       contents: read
@@ -148,7 +152,8 @@ def main(argv: list[str]) -> int:
             return 1
         action = str(ROOT / "action.yml")
         schema = tools["check-jsonschema"]
-        zizmor = [tools["zizmor"], "--offline", "--no-progress", "--config", str(ZIZMOR_CONFIG)]
+        zizmor = [tools["zizmor"], "--offline", "--no-progress", "--persona=pedantic"]
+        zizmor += ["--config", str(ZIZMOR_CONFIG)]
         results = [
             run([tools["actionlint"], "-no-color", *workflows]),
             run([*zizmor, action, *workflows]),
