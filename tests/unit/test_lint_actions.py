@@ -58,7 +58,9 @@ Some steps, far enough down for the wrapper workflow to fit above them
         with:
           persist-credentials: false
       - name: E2E
-        run: exec hodei-e2e run --shard ${{{{ matrix.shard }}}}/3
+        env:
+          SHARD: ${{{{ matrix.shard }}}}/3
+        run: exec hodei-e2e run --shard "$SHARD"
 ```
 """
 
