@@ -1,6 +1,5 @@
-"""`python -m hodei_e2e`: the same command as the `hodei-e2e` script."""
+"""`python -m hodei_e2e`: the same as the `hodei-e2e` console script."""
 
-from hodei_e2e.cli import main
+from hodei_e2e.entry import main
 
-if __name__ == "__main__":
-    main()
+main()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import secrets
 import stat
 import tarfile
 import time
@@ -81,8 +80,11 @@ def scan(
     """List what a build sends; `cache` (from a previous scan) spares re-reading files."""
     patterns = _ignore_patterns(context)
     inside = _relative(dockerfile, context)
-    name = inside if inside is not None else f".dockerfile.{secrets.token_hex(10)}"
-    outside = None if inside is not None else dockerfile.read_bytes()
+    if inside is not None:
+        name, outside = inside, None
+    else:  # the CLI's name is random; one from the content keeps BuildKit's `COPY .`
+        outside = dockerfile.read_bytes()  # cacheable, where the file stays (see write_tar)
+        name = f".dockerfile.{hashlib.sha256(outside).hexdigest()[:20]}"
     if inside is not None:
         patterns = _keep_build_files(patterns, inside)
     try:
@@ -120,14 +122,22 @@ def changed_paths(before: Mapping[str, str], after: Mapping[str, str]) -> list[s
     return sorted(path for path in paths if before.get(path) != after.get(path))
 
 
-def write_tar(listing: Listing, target: IO[bytes]) -> None:
+def write_tar(listing: Listing, target: IO[bytes], *, engine_applies_ignore: bool = True) -> None:
     """Write the context as an uncompressed tar; a file whose bytes no longer match the
-    listing raises ConfigError (it changed during the build: the digest would be wrong)."""
+    listing raises ConfigError (it changed during the build: the digest would be wrong).
+
+    A Dockerfile from outside the context is added under its generated name. The classic
+    builder applies `.dockerignore` to the upload, so the name is appended to it and the engine
+    drops the file again, as with the CLI; BuildKit does not read it for an uploaded context
+    (`engine_applies_ignore=False`), so the file simply stays, and `.dockerignore` is left
+    as it is."""
     with tarfile.open(fileobj=target, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for entry in listing.entries:
             _add(tar, listing.context, entry)
         if listing.dockerfile_outside is not None:
             _add_bytes(tar, listing.dockerfile_name, listing.dockerfile_outside)
+            if not engine_applies_ignore:
+                return
             ignore = listing.context / ".dockerignore"
             text = ignore.read_bytes() if ignore.is_file() else b""
             _add_bytes(tar, ".dockerignore", text + f"\n{listing.dockerfile_name}\n".encode())

@@ -3,6 +3,11 @@
 On a terminal the build is a live view (step N of M, elapsed time, the last lines) that gives
 way to one summary line; elsewhere every line is printed as it comes. Either way the whole
 output goes to the build log.
+
+The classic builder sends text (`Step 3/7 : RUN make`, then the step's output); BuildKit sends
+its own progress (`moby.buildkit.trace`: steps, their state and their log lines), written here
+the way `docker build --progress=plain` writes it: `#5 [3/7] RUN make`, `#5 0.4 output`,
+`#5 DONE`, `#5 CACHED`, `#5 ERROR: …`.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
+from hodei_e2e.buildkit_trace import TRACE_ID, Status, TraceError, Vertex, decode_aux
 from hodei_e2e.console import Output
 from hodei_e2e.masking import masker
 
@@ -26,6 +32,26 @@ TAIL = 30  # lines kept for an error message
 LIVE_LINES = 8  # lines shown under the step in the live view
 _STEP = re.compile(r"Step (\d+)/(\d+) : (.*)")
 _CHATTER = re.compile(r" ---> |Removing intermediate container |Successfully (built|tagged) ")
+_BUILDKIT_STEP = re.compile(
+    r"\[(?:(?P<stage>[^\]]*?) )?(?P<step>\d+/\d+)\] (?P<instruction>.*)", re.DOTALL
+)
+_LOAD_METADATA = "[internal] load metadata for "
+
+
+class _Vertex:
+    """What the view keeps of one BuildKit vertex (a step, or an internal one)."""
+
+    def __init__(self, name: str) -> None:
+        self.number = 0  # given when it starts, so that the log counts up
+        self.name = name
+        self.started = self.cached = self.done = False
+        self.partial = b""
+        self.tail: deque[str] = deque(maxlen=TAIL)
+        found = _BUILDKIT_STEP.fullmatch(name)
+        self.step = None if found is None else found["step"]
+        if found is not None and found["stage"] and found["stage"] != "stage-0":
+            self.step = f"{found['stage']} {found['step']}"
+        self.instruction = name if found is None else found["instruction"]
 
 
 class BuildProgress:
@@ -41,7 +67,10 @@ class BuildProgress:
         self.tail: deque[str] = deque(maxlen=TAIL)  # the current step's last output lines
         self.error: str | None = None
         self.image_id: str | None = None
+        self.failed_base: str | None = None  # BuildKit: the base image it could not resolve
         self.started = time.monotonic()
+        self._vertices: dict[str, _Vertex] = {}
+        self._started = 0  # BuildKit vertices seen starting
         self._partial = ""
         self._log: IO[str] | None = None
         self._live: Live | None = None
@@ -76,6 +105,9 @@ class BuildProgress:
 
     def message(self, message: Mapping[str, Any]) -> None:
         """One decoded message of the engine's build stream."""
+        if message.get("id") == TRACE_ID:
+            self._trace(message.get("aux"))
+            return
         if "stream" in message:
             self._text(str(message["stream"]))
         if "status" in message:
@@ -101,6 +133,90 @@ class BuildProgress:
         if self._partial:
             partial, self._partial = self._partial, ""
             self._line(partial.rsplit("\r", 1)[-1])
+
+    # -- BuildKit ---------------------------------------------------------------------------
+
+    def _trace(self, aux: object) -> None:
+        try:
+            status = decode_aux(aux)
+        except TraceError as error:
+            self._write_log(f"(unreadable BuildKit progress: {error})")
+            return
+        self._vertex_updates(status)
+        for log in status.logs:
+            vertex = self._vertices.get(log.vertex)
+            if vertex is not None and vertex.number:
+                self._vertex_output(vertex, log.data)
+        for entry in status.statuses:
+            vertex = self._vertices.get(entry.vertex)
+            if vertex is not None and vertex.number and entry.completed and entry.total == 0:
+                self._emit(f"#{vertex.number} {entry.id} done", vertex, keep=False)
+
+    def _vertex_updates(self, status: Status) -> None:
+        for update in status.vertexes:
+            vertex = self._vertices.get(update.digest)
+            if vertex is None:
+                vertex = _Vertex(masker(update.name))
+                self._vertices[update.digest] = vertex
+            self._vertex_state(vertex, update)
+
+    def _vertex_state(self, vertex: _Vertex, update: Vertex) -> None:
+        if (update.started or update.cached or update.error) and not vertex.number:
+            self._started += 1
+            vertex.number = self._started
+        if update.started and not vertex.started:
+            vertex.started = True
+            if vertex.step is not None:  # a Dockerfile step: it becomes the current one
+                self.step, self.instruction, self.tail = (
+                    vertex.step,
+                    vertex.instruction,
+                    vertex.tail,
+                )
+            self._emit(f"#{vertex.number} {vertex.name}", vertex, keep=False)
+        if update.cached and not vertex.cached:
+            vertex.cached = True
+            self._emit(f"#{vertex.number} CACHED", vertex, keep=False)
+        if update.error:
+            self._flush_vertex(vertex)
+            self.step, self.instruction, self.tail = vertex.step, vertex.instruction, vertex.tail
+            if vertex.name.startswith(_LOAD_METADATA):
+                self.failed_base = _short_reference(vertex.name.removeprefix(_LOAD_METADATA))
+                self.instruction = f"FROM {self.failed_base}"
+            self._write_log(f"#{vertex.number} ERROR: {masker(update.error)}")
+            if self._live is None:
+                self.out.print(f"  #{vertex.number} ERROR: {masker(update.error)}")
+            vertex.done = True
+        elif update.completed and not vertex.done:
+            vertex.done = True
+            self._flush_vertex(vertex)
+            if not vertex.cached:
+                self._emit(f"#{vertex.number} DONE", vertex, keep=False)
+
+    def _vertex_output(self, vertex: _Vertex, data: bytes) -> None:
+        lines = (vertex.partial + data).split(b"\n")
+        vertex.partial = lines.pop()
+        for raw in lines:
+            self._vertex_line(vertex, raw)
+
+    def _flush_vertex(self, vertex: _Vertex) -> None:
+        if vertex.partial:
+            partial, vertex.partial = vertex.partial, b""
+            self._vertex_line(vertex, partial)
+
+    def _vertex_line(self, vertex: _Vertex, raw: bytes) -> None:
+        text = raw.decode("utf-8", "replace").rsplit("\r", 1)[-1].rstrip()
+        if text:
+            self._emit(f"#{vertex.number} {text}", vertex, keep=True, plain=text)
+
+    def _emit(self, line: str, vertex: _Vertex, *, keep: bool, plain: str = "") -> None:
+        line = masker(line)
+        if keep:
+            vertex.tail.append(masker(plain))
+        self._write_log(line)
+        if self._live is None:
+            self.out.print(f"  {line}")
+
+    # -- the classic builder --------------------------------------------------------------------
 
     def _status(self, message: Mapping[str, Any]) -> None:
         if message.get("progressDetail"):  # pull progress bars: too chatty to keep
@@ -141,3 +257,11 @@ class BuildProgress:
             Text(f"  │ {line}", style="dim", no_wrap=True, overflow="ellipsis") for line in body
         ]
         return Group(*lines)
+
+
+def _short_reference(reference: str) -> str:
+    """`docker.io/library/busybox:1` as a user writes it: `busybox:1`."""
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if reference.startswith(prefix):
+            return reference.removeprefix(prefix)
+    return reference

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from hodei_e2e.config import Config
     from hodei_e2e.console import Output
 
-Kind = Literal["container", "network", "volume", "database"]
+Kind = Literal["container", "network", "volume", "database", "process"]
 TESTCONTAINERS = "org.testcontainers"
 RUNNING = ("running", "restarting", "paused")
 
@@ -228,6 +228,17 @@ def find_orphans(engine: Engine, policy: SweepPolicy) -> list[Orphan]:
     return orphans
 
 
+def process_orphans_of(policy: SweepPolicy) -> list[Orphan]:
+    """Processes a dead run of this host left running (its suites' escaped descendants, a
+    migration command); the id is the pid."""
+    from hodei_e2e.process_orphans import stray_processes
+
+    return [
+        Orphan("process", str(p.pid), p.command[:80], "process of a run that is gone")
+        for p in stray_processes(policy.host())
+    ]
+
+
 def database_orphans(engine: Engine, config: Config, policy: SweepPolicy) -> list[Orphan]:
     """Test databases of dead runs inside the project's running reused servers (the config
     gives the credentials). The id is `<container id>/<database>`."""
@@ -301,6 +312,15 @@ def remove(
         removed += [Removed(o, error) for (o, _), error in zip(others, errors, strict=True)]
     if config is not None:
         removed += [Removed(o, _drop(engine, config, o)) for o in orphans if o.kind == "database"]
+    strays = [o for o in orphans if o.kind == "process"]
+    if strays:
+        from hodei_e2e.processes import process_alive, terminate_processes
+
+        terminate_processes([int(o.id) for o in strays], grace=1.0)
+        removed += [
+            Removed(o, "still running after SIGKILL" if process_alive(int(o.id)) else None)
+            for o in strays
+        ]
     return removed
 
 
@@ -357,7 +377,7 @@ def sweep_command(
         policy = replace(policy, project=config.project)
     engine = Engine.connect()
     try:
-        orphans = find_orphans(engine, policy)
+        orphans = find_orphans(engine, policy) + process_orphans_of(policy)
         if config is not None:
             orphans += database_orphans(engine, config, policy)
         removed = (
@@ -365,6 +385,10 @@ def sweep_command(
         )
     finally:
         engine.close()
+    if not dry_run:
+        from hodei_e2e import leases
+
+        leases.prune()
     failed = [r for r in removed if r.error]
     if as_json:
         doc = {"dry_run": dry_run, "removed": [_record(r, dry_run) for r in removed]}

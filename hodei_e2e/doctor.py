@@ -168,6 +168,7 @@ def run_checks(config_path: Path | None, environ: Mapping[str, str]) -> list[Che
         add("free disk", lambda: disk_check(facts))
         add("tools", lambda: _needs_config(facts, "tools", tool_checks))
         add("images", lambda: _needs_engine_and_config(facts, "images", image_checks))
+        add("image builder", lambda: builder_check(facts))
         add("host reachable from containers", lambda: reachability_check(facts))
     finally:
         if facts.engine is not None:
@@ -434,7 +435,7 @@ def image_checks(
         key = f"services.{service.name}.image"
         checks.append(_image_check(engine, f"image {service.name}", service.image, key))
     if config.image is not None:
-        checks.append(_worker_image_check(engine, config.image))
+        checks.append(_worker_image_check(engine, config.image, config.root / ".hodei-e2e"))
     return checks
 
 
@@ -451,15 +452,25 @@ def _image_check(engine: Engine, name: str, image: str, key: str) -> Check:
     )  # fmt: skip
 
 
-def _worker_image_check(engine: Engine, image: ImageConfig) -> Check:
+def _worker_image_check(engine: Engine, image: ImageConfig, state_dir: Path) -> Check:
+    """Present and up to date with its build context (the digest check a run makes), out of
+    date (the run rebuilds it: its base images must then be there), or missing."""
+    from hodei_e2e.images import image_status
+
     name = "worker image"
-    if engine.image_id(image.tag) is not None:
-        return Check(name, "ok", f"{image.tag}: present")
-    if not image.dockerfile.is_file() or not image.context.is_dir():
+    sources = image.dockerfile.is_file() and image.context.is_dir()
+    if not sources:
+        if engine.image_id(image.tag) is not None:
+            return Check(name, "ok", f"{image.tag}: present ({image.dockerfile} does not exist, "
+                         "so it is not compared with a build context)")  # fmt: skip
         return Check(
             name, "fail", f"{image.tag}: not present, and {image.dockerfile} does not exist",
             "Fix `image.dockerfile` / `image.context` in the config, or build the image.",
         )  # fmt: skip
+    present, stale = image_status(engine, image, state_dir)
+    if present and stale is None:
+        return Check(name, "ok", f"{image.tag}: present, up to date with its build context "
+                     f"{image.context}")  # fmt: skip
     missing = []
     for base in base_images(image.dockerfile, image.build_args):
         if engine.image_id(base) is None and engine.image_pullable(base) is not None:
@@ -472,7 +483,38 @@ def _worker_image_check(engine: Engine, image: ImageConfig) -> Check:
             f"Pull or build {', '.join(missing)}, or set the base through `image.build_args`. "
             f"{BOOTSTRAP_HINT}.",
         )  # fmt: skip
+    if present:
+        return Check(
+            name, "warn", f"{image.tag}: present, but out of date ({stale}); the run rebuilds it",
+            "`hodei-e2e build-image` rebuilds it now.",
+        )  # fmt: skip
     return Check(name, "ok", f"{image.tag}: not present; the run builds it from {image.dockerfile}")
+
+
+def builder_check(facts: Facts) -> Check:
+    """Which builder a build would use and why, and whether it can build the Dockerfile:
+    a failure only when a build is due (a missing or out-of-date image)."""
+    from hodei_e2e.builder import for_image
+    from hodei_e2e.images import image_status
+
+    name = "image builder"
+    if facts.engine is None:
+        return _no_engine(name)
+    config = facts.config
+    if config is None or config.image is None:
+        return Check(name, "ok", "not needed: the config has no `image:` section")
+    image = config.image
+    if not image.dockerfile.is_file() or not image.context.is_dir():
+        return Check(name, "warn", f"not checked: {image.dockerfile} does not exist")
+    try:
+        builder = for_image(facts.engine, image, facts.environ)
+    except PrerequisiteError as error:
+        present, stale = image_status(facts.engine, image, config.root / ".hodei-e2e")
+        due = not present or stale is not None
+        status: Status = "fail" if due else "warn"
+        note = "" if due else " (the image is up to date, so the run builds nothing)"
+        return Check(name, status, error.message + note, error.detail or "")
+    return Check(name, "ok", builder.describe())
 
 
 _FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE)

@@ -27,6 +27,7 @@ from hodei_e2e.build_context import (
     write_tar,
 )
 from hodei_e2e.build_view import BuildProgress
+from hodei_e2e.builder import Builder, for_image
 from hodei_e2e.config import ImageConfig
 from hodei_e2e.console import Output
 from hodei_e2e.docker import BuildOptions, Engine, ImageInfo, split_reference
@@ -46,6 +47,7 @@ class ImageOutcome:
     reason: str  # why it was built, or why not ("up to date", "present")
     digest: str = ""  # the context digest, when it was computed
     image_id: str = ""
+    builder: str = ""  # what built it, when it was built ("BuildKit", ...)
 
 
 @dataclass(frozen=True)
@@ -109,12 +111,26 @@ def ensure_image(
     def waiting(lock: Path) -> None:
         out.print(f"… waiting for another build of {image.tag} to finish (lock {lock})")
 
+    builder = for_image(engine, image)  # refuses what the builder cannot build, up front
     with state.build_lock(image.tag, waiting):
         if not request.force:  # another process may have built it while we waited
             present = engine.image_info(image.tag)
             if _stale_reason(image, present, scanned, state, request) is None:
                 return _up_to_date(image, scanned, present)
-        return _build(engine, image, identity, out, scanned, reason, request, state)
+        return _build(engine, image, identity, out, _Job(scanned, reason, request, builder), state)
+
+
+def image_status(engine: Engine, image: ImageConfig, state_dir: Path) -> tuple[bool, str | None]:
+    """(present, why it would be built or None when up to date), for doctor: the same check
+    as a run's, without building."""
+    present = engine.image_info(image.tag)
+    if present is not None and image.rebuild == "if-missing":
+        return True, None
+    check_sources(image)
+    state = StateDir(state_dir)
+    compared = replace(image, rebuild="if-changed")  # `always` rebuilds, but is it current?
+    reason = _stale_reason(compared, present, _scan(image, state), state, BuildRequest())
+    return present is not None, reason
 
 
 def _up_to_date(image: ImageConfig, scanned: _Scanned, present: ImageInfo | None) -> ImageOutcome:
@@ -190,30 +206,55 @@ def describe_change(before: ImageRecord, after: ImageRecord, dockerfile: str | N
 
 # -- the build -------------------------------------------------------------------------------------
 
+INLINE_CACHE = "BUILDKIT_INLINE_CACHE"  # BuildKit writes its cache metadata into the image
+
+
+@dataclass(frozen=True)
+class _Job:
+    scanned: _Scanned
+    reason: str
+    request: BuildRequest
+    builder: Builder
+
+
+def _build_options(
+    image: ImageConfig, identity: RunIdentity, job: _Job, temporary: str, previous: bool
+) -> BuildOptions:
+    """Under BuildKit the image carries its inline cache, and the image it replaces (found
+    here, or loaded from a CI cache) is offered as a cache source: unchanged steps are reused
+    even on a fresh engine."""
+    buildkit = job.builder.buildkit
+    return BuildOptions(
+        tag=temporary,
+        dockerfile=job.scanned.listing.dockerfile_name,
+        labels=image_labels(identity.project, **{CONTEXT_DIGEST: job.scanned.digest}),
+        buildargs={**({INLINE_CACHE: "1"} if buildkit else {}), **image.build_args},
+        target=image.target,
+        nocache=job.request.no_cache,
+        pull=job.request.pull,
+        buildkit=buildkit,
+        build_id=f"hodei-e2e-{secrets.token_hex(8)}" if buildkit else "",
+        cache_from=(image.tag,) if buildkit and previous and not job.request.no_cache else (),
+    )
+
 
 def _build(
     engine: Engine,
     image: ImageConfig,
     identity: RunIdentity,
     out: Output,
-    scanned: _Scanned,
-    reason: str,
-    request: BuildRequest,
+    job: _Job,
     state: StateDir,
 ) -> ImageOutcome:
+    scanned, reason, request = job.scanned, job.reason, job.request
     repository, _ = split_reference(image.tag)
     temporary = f"{repository}:hodei-tmp-{secrets.token_hex(6)}"
-    options = BuildOptions(
-        tag=temporary,
-        dockerfile=scanned.listing.dockerfile_name,
-        labels=image_labels(identity.project, **{CONTEXT_DIGEST: scanned.digest}),
-        buildargs=dict(image.build_args),
-        target=image.target,
-        nocache=request.no_cache,
-        pull=request.pull,
-    )
+    present = engine.image_info(image.tag) is not None
+    options = _build_options(image, identity, job, temporary, present)
     log_path = state.path / BUILD_LOG
     header = f"# hodei-e2e: building {image.tag} ({reason}); context {image.context}"
+    header += f"\n# with {job.builder.describe()}"
+    out.print(f"… building {image.tag} with {job.builder.describe()}")
     try:
         with BuildProgress(out, image.tag, log_path, header) as progress:
             _stream(engine, scanned.listing, options, progress, image)
@@ -229,7 +270,7 @@ def _build(
     state.save_record(image.tag, scanned.record)
     if previous is not None and previous.id != built.id:
         _remove_superseded(engine, previous.id)
-    return ImageOutcome(image.tag, True, reason, scanned.digest, built.id)
+    return ImageOutcome(image.tag, True, reason, scanned.digest, built.id, job.builder.name)
 
 
 def _stream(
@@ -240,7 +281,7 @@ def _stream(
     image: ImageConfig,
 ) -> None:
     with tempfile.TemporaryFile(prefix="hodei-e2e-context-") as tar:
-        write_tar(listing, tar)
+        write_tar(listing, tar, engine_applies_ignore=not options.buildkit)
         tar.seek(0)
         try:
             stream = engine.build(tar, options)
@@ -279,6 +320,8 @@ def _failure(
     error = progress.error or "unknown error"
     instruction = progress.instruction or ""
     where = f" at step {progress.step}: {instruction}" if progress.step else ""
+    if not progress.step and instruction:  # a BuildKit step of its own, e.g. loading the context
+        where = f" at {instruction}"
     if instruction.upper().startswith("FROM"):
         return _base_image_failure(image, progress, log_path, request)
     lines = list(progress.tail)
@@ -290,8 +333,8 @@ def _base_image_failure(
     image: ImageConfig, progress: BuildProgress, log_path: Path, request: BuildRequest
 ) -> InfrastructureError:
     instruction = progress.instruction or ""
-    arg = _variable(instruction)
-    base = _base_image(instruction, image)
+    arg = _variable(instruction) or _variable(_first_from(image.dockerfile))
+    base = progress.failed_base or _base_image(instruction, image)
     how = (
         f"pass one with --build-arg {arg}=<image> (or set image.build_args.{arg})"
         if arg
@@ -306,8 +349,9 @@ def _base_image_failure(
     if request.pull:
         hints.append("--pull always asks the registry: drop it to use a local copy.")
     hints.append(f"Full log: {log_path}")
+    where = f"step {progress.step}: {instruction}" if progress.step else instruction
     return InfrastructureError(
-        f"base image {base} cannot be pulled (step {progress.step}: {instruction})",
+        f"base image {base} cannot be pulled ({where})",
         detail="\n".join(hints),
     )
 
@@ -330,6 +374,16 @@ def _base_image(instruction: str, image: ImageConfig) -> str:
         return values.get(match.group(1) or match.group(2), match.group(0))
 
     return _REFERENCE.sub(substitute, reference)
+
+
+def _first_from(dockerfile: Path) -> str:
+    """The first FROM line (BuildKit names the base it failed on with ARGs already
+    substituted; the Dockerfile says which ARG to pass)."""
+    try:
+        text = dockerfile.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return next((line for line in text.splitlines() if re.match(r"\s*FROM\s", line, re.I)), "")
 
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -390,16 +444,18 @@ def build_image_command(
         build_args={**config.image.build_args, **parse_build_args(build_args)},
     )
     started = time.monotonic()
-    with SignalGuard():
+    with SignalGuard() as guard:
         engine = Engine.connect()
-        try:
-            outcome = ensure_image(
-                engine,
-                image,
-                RunIdentity(project=config.project),
-                out,
-                request=request,
-                state_dir=config.root / STATE_DIR,
+        try:  # Ctrl-C raises inside the build, whose stream then cancels it
+            outcome = guard.interruptible(
+                lambda: ensure_image(
+                    engine,
+                    image,
+                    RunIdentity(project=config.project),
+                    out,
+                    request=request,
+                    state_dir=config.root / STATE_DIR,
+                )
             )
         finally:
             engine.close()
@@ -410,7 +466,8 @@ def build_image_command(
 def _report(out: Output, outcome: ImageOutcome, request: BuildRequest, seconds: float) -> None:
     if outcome.built:
         short = outcome.image_id.removeprefix("sha256:")[:12]
-        text = f"✓ built {outcome.tag} ({short}) in {seconds:.1f}s: {outcome.reason}"
+        text = f"✓ built {outcome.tag} ({short}) in {seconds:.1f}s with {outcome.builder}: "
+        text += outcome.reason
         out.print(text, style="green", min_verbosity=-1)
         return
     digest_note = (

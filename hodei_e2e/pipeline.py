@@ -10,13 +10,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+from hodei_e2e import faults, process_orphans
 from hodei_e2e.config import Config, ServiceConfig, SuiteConfig, config_path, load_config
 from hodei_e2e.console import Output
 from hodei_e2e.databases import Databases, Isolation
@@ -27,10 +28,11 @@ from hodei_e2e.identity import RunIdentity
 from hodei_e2e.masking import masker
 from hodei_e2e.migrations import Template
 from hodei_e2e.postgres import PostgresServer
+from hodei_e2e.prepare import PrepareStep
 from hodei_e2e.reaper import Watchdog
 from hodei_e2e.report import console as console_report
 from hodei_e2e.report.github import GitHubReporter, in_github_actions
-from hodei_e2e.results import SuiteResult
+from hodei_e2e.results import Status, SuiteResult
 from hodei_e2e.selection import select
 from hodei_e2e.services import ServiceHandle
 from hodei_e2e.signals import SignalGuard
@@ -61,6 +63,7 @@ class RunOptions:
     timings: Path | None = None  # a JSON report of an earlier run, to balance shards
     list_only: bool = False
     strict: bool | None = None  # None: strict under CI
+    prepare: bool = True  # False: --no-prepare
 
 
 def server_host(engine: Engine) -> str:
@@ -94,6 +97,9 @@ class Run:
     github: GitHubReporter | None = None
     services: dict[str, ServiceStart] = field(default_factory=dict)
     postgres_times: tuple[float, float] | None = None  # (started, ready) in unix seconds
+    prepare: PrepareStep | None = None
+    prepare_future: Future[SuiteResult] | None = None
+    prepare_result: SuiteResult | None = None  # once it ended; a failure is in `results` too
 
     @property
     def strict(self) -> bool:
@@ -128,40 +134,56 @@ class SuiteHooks:
             self.run.github.print_suite(result)
 
     def prepare(self, suite: SuiteConfig) -> Prepared:
-        assert self.run.databases is not None
-        exports = _service_exports(self.run, suite)
-        database, waited = self.run.databases.take(suite)
-        self.run.database_waits[suite.name] = waited
-        address = database.server.address
-        facts = replace(
-            self.facts,
-            host=address.host,
-            port=address.port,
-            admin_url=database.server.admin_url(),
-            template_database=database.template,
-        )
-        env = suite_environment(
-            facts,
-            suite=suite.name,
-            database=database.name,
-            database_url=address.url(database.name),
-            config_env=self.run.config.env,
-            suite_env=suite.env,
-            exports=exports,
-        )
-        return Prepared(env=env, database=database.name)
+        return _contract(self.run, self.facts, suite)
 
     def release(self, _suite: SuiteConfig, prepared: Prepared) -> None:
-        databases = self.run.databases
-        if databases is None or self.run.options.keep:
-            return
-        database = databases.live.get(prepared.database or "")
-        if database is None:
-            return
-        try:
-            databases.drop(database)
-        except E2EError as error:  # the teardown tries again; the suite's result stands
-            self.run.out.warn(error.message)
+        _release(self.run, prepared)
+
+
+def _contract(run: Run, facts: RunFacts, suite: SuiteConfig) -> Prepared:
+    """The suite's own database and its environment (DESIGN.md's contract)."""
+    assert run.databases is not None
+    exports = _service_exports(run, suite)
+    try:
+        database, waited = run.databases.take(suite)
+    except E2EError:
+        if stopping(run):
+            from hodei_e2e.suites import INTERRUPTED, SkipSuite
+
+            raise SkipSuite(INTERRUPTED, interrupted=True) from None
+        raise
+    run.database_waits[suite.name] = waited
+    address = database.server.address
+    facts = replace(
+        facts,
+        host=address.host,
+        port=address.port,
+        admin_url=database.server.admin_url(),
+        template_database=database.template,
+    )
+    env = suite_environment(
+        facts,
+        suite=suite.name,
+        database=database.name,
+        database_url=address.url(database.name),
+        config_env=run.config.env,
+        suite_env=suite.env,
+        exports=exports,
+    )
+    return Prepared(env=env, database=database.name)
+
+
+def _release(run: Run, prepared: Prepared) -> None:
+    databases = run.databases
+    if databases is None or run.options.keep:
+        return
+    database = databases.live.get(prepared.database or "")
+    if database is None:
+        return
+    try:
+        databases.drop(database)
+    except E2EError as error:  # the teardown tries again; the suite's result stands
+        run.out.warn(error.message)
 
 
 def prepare_run(options: RunOptions, out: Output) -> Run:
@@ -200,17 +222,22 @@ def execute(run: Run) -> int:
         f"hodei-e2e run {run.identity.run_id}: {len(run.suites)} suite(s) from {run.config.path}"
     )
     exit_code: int = ExitCode.OK
+    # Every process the run starts, and everything those start, carries the run's owner token,
+    # so that whatever a crash leaves running can be found (`process_orphans`).
+    owner = process_orphans.owner_token()
+    os.environ[process_orphans.OWNER_ENV] = owner
     watchdog = Watchdog(run.config.root / ".hodei-e2e" / "watchdog.log")
     watchdog.tell(
         run_id=run.identity.run_id,
         created=run.identity.created,
         project=run.config.project,
         testcontainers=run.config.defaults.remove_testcontainers,
+        owner=owner,
     )
     with SignalGuard() as guard, ExitStack() as teardown:
         teardown.callback(_teardown, run, guard)
         try:
-            _steps(run, guard, watchdog)
+            guard.interruptible(lambda: _steps(run, guard, watchdog))
             exit_code = _exit_code(run.results)
         except Interrupted as stop:
             run.results = _interrupted_results(run)
@@ -220,6 +247,12 @@ def execute(run: Run) -> int:
             guard.cleaning()
             out.error(error.message, error.detail)
             exit_code = error.exit_code
+        except Exception as error:  # noqa: BLE001 - a bug: reported in one line, torn down
+            guard.cleaning()
+            from hodei_e2e.cli import report_internal_error
+
+            run.results = _interrupted_results(run) if run.results else []
+            exit_code = report_internal_error(error, run.logs_dir)
         finally:
             guard.cleaning()
         _report(run, exit_code)
@@ -239,6 +272,11 @@ class Background:
     def __init__(self, guard: SignalGuard, tasks: int) -> None:
         self.guard = guard
         self.cancelled = threading.Event()
+        # The first signal cancels every start at once (a service waiting out its
+        # startup_timeout, a suite waiting for that service), not only at the teardown.
+        guard.on_signal(self.cancelled.set)
+        if guard.received is not None:
+            self.cancelled.set()
         # A thread per task: every service starts at once, however many there are.
         self._pool = ThreadPoolExecutor(max_workers=max(1, tasks), thread_name_prefix="startup")
 
@@ -296,6 +334,8 @@ def _begin_services(run: Run, services: Sequence[ServiceConfig]) -> None:
             handle, note = _start_service(run, entry)
         except E2EError as error:
             entry.reason = error.message
+            if stopping(run):  # cancelled by the signal: the run says so once, not per service
+                raise
             out.print(
                 f"✗ service {service.name} ({time.time() - entry.started:.2f}s): {error.message}",
                 style="red",
@@ -351,7 +391,7 @@ def _start_service(run: Run, entry: ServiceStart) -> tuple[ServiceHandle, str]:
 
 def _service_exports(run: Run, suite: SuiteConfig) -> dict[str, str]:
     """The exports of the services `suite` needs, waiting for each; SkipSuite if one failed."""
-    from hodei_e2e.suites import SkipSuite
+    from hodei_e2e.suites import INTERRUPTED, SkipSuite
 
     exports: dict[str, str] = {}
     for name in suite.needs:
@@ -360,15 +400,25 @@ def _service_exports(run: Run, suite: SuiteConfig) -> dict[str, str]:
             continue
         try:
             exports.update(entry.future.result().exports())
+        except CancelledError:
+            raise SkipSuite(INTERRUPTED, interrupted=True) from None
         except E2EError as error:
+            if stopping(run):
+                raise SkipSuite(INTERRUPTED, interrupted=True) from None
             detail = f"; {error.detail}" if error.detail else ""
             raise SkipSuite(f"service {name} did not start: {error.message}{detail}") from None
     return exports
 
 
+def stopping(run: Run) -> bool:
+    """Whether a signal has stopped the run (its background work is cancelled)."""
+    return run.background is not None and run.background.cancelled.is_set()
+
+
 def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
     out, config = run.out, run.config
     with out.step("prerequisites") as note:
+        faults.point("engine")
         run.engine = engine = Engine.connect()
         from hodei_e2e.doctor import preflight
         from hodei_e2e.services import plan_services
@@ -377,7 +427,8 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         preflight(engine, config, services=services)
         host = server_host(engine)
         note.text = f"engine {engine.server_version()}, server host {host}"
-    run.background = Background(guard, tasks=1 + len(services))
+    run.background = Background(guard, tasks=2 + len(services))
+    _begin_prepare(run, guard, watchdog)
     postgres = None
     if run.options.isolation == "database":
         begun = time.time()
@@ -389,19 +440,9 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         if config.image
         else os.environ.get("HODEI_WORKER_IMAGE", "hodei-worker:e2e-test")
     )
-    if config.image is not None:
-        from hodei_e2e.images import ensure_image
-
-        with out.step(f"worker image {config.image.tag}") as note:
-            outcome = ensure_image(
-                engine,
-                config.image,
-                run.identity,
-                out,
-                build=run.options.build,
-                state_dir=config.root / ".hodei-e2e",
-            )
-            note.text = f"built ({outcome.reason})" if outcome.built else "up to date"
+    image_waits = bool(config.image and config.image.after_prepare and run.prepare)
+    if not image_waits:
+        _image_step(run, engine)
     if postgres is not None:
         with out.step(f"postgres {config.postgres.image}") as note:
             run.server, note.text = run.background.wait(postgres)
@@ -432,8 +473,16 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         password=config.postgres.password,
         admin_url="",
     )
+    if run.prepare is not None:
+        run.prepare.offer(lambda suite: _contract(run, facts, suite), lambda p: _release(run, p))
+        if not _prepared(run):
+            return
+    if image_waits:
+        _image_step(run, engine)
     jobs = run.options.jobs or config.defaults.jobs
+    guard.on_signal(run.databases.stopping)
     run.databases.precreate(run.suites, ahead=jobs + 1)
+    faults.point("suites")
     with console_report.Board(out, run.suites) as board:
         runner = SuiteRunner(
             SuiteHooks(run, facts, board),
@@ -451,6 +500,61 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
             run.results = runner.run(run.suites, check=guard.check)
 
 
+def _image_step(run: Run, engine: Engine) -> None:
+    """The worker image, built when missing or stale."""
+    from hodei_e2e.images import ensure_image
+
+    image = run.config.image
+    if image is None:
+        return
+    with run.out.step(f"worker image {image.tag}") as note:
+        faults.point("image")
+        outcome = ensure_image(
+            engine,
+            image,
+            run.identity,
+            run.out,
+            build=run.options.build,
+            state_dir=run.config.root / ".hodei-e2e",
+        )
+        note.text = (
+            f"built with {outcome.builder} ({outcome.reason})" if outcome.built else "up to date"
+        )
+
+
+def _begin_prepare(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
+    """The prepare step, in the background from now on (unless --no-prepare)."""
+    if run.config.prepare is None:
+        return
+    if not run.options.prepare:
+        run.out.print("- prepare skipped (--no-prepare)", style="yellow")
+        return
+    assert run.background is not None
+    github = run.github
+    run.prepare = step = PrepareStep(
+        run.config,
+        run.out,
+        logs_dir=run.logs_dir,
+        on_group=watchdog.process_group,
+        on_finished=github.print_suite if github is not None else lambda _result: None,
+    )
+    guard.on_hurry(step.runner.kill)
+    run.prepare_future = run.background.submit(step.run)
+
+
+def _prepared(run: Run) -> bool:
+    """Wait for the prepare step; when it failed, it is the run's result and no suite starts."""
+    from hodei_e2e.prepare import not_started
+
+    assert run.background is not None
+    assert run.prepare_future is not None
+    run.prepare_result = result = run.background.wait(run.prepare_future)
+    if result.status is Status.PASSED:  # skipped (a service it needs failed) is not done
+        return True
+    run.results = [result, *not_started(list(run.suites))]
+    return False
+
+
 def _provision_postgres(run: Run) -> tuple[PostgresServer, str]:
     """The one server of the run, reused or fresh; runs in the background."""
     from hodei_e2e.postgres import start_server
@@ -458,6 +562,7 @@ def _provision_postgres(run: Run) -> tuple[PostgresServer, str]:
     assert run.engine is not None
     assert run.background is not None
     config = run.config.postgres
+    faults.point("postgres")
     if run.reuse:
         from hodei_e2e import singleton
 
@@ -489,6 +594,7 @@ def _after_postgres(run: Run, watchdog: Watchdog) -> None:
         from hodei_e2e.migrations import ensure_template
 
         with run.out.step("migrations") as note:
+            faults.point("migrations")
             run.template = ensure_template(
                 run.server,
                 config.migrations,
@@ -513,10 +619,12 @@ def _sweep_dead_databases(run: Run) -> None:
 
 def _sweep(run: Run) -> None:
     """What dead runs left behind goes first; only what was removed is reported."""
-    from hodei_e2e import cleanup
+    from hodei_e2e import cleanup, leases
 
     assert run.engine is not None
-    orphans = cleanup.find_orphans(run.engine, cleanup.SweepPolicy(networks_and_volumes=False))
+    leases.prune()  # those of runs killed while they held one
+    policy = cleanup.SweepPolicy(networks_and_volumes=False)
+    orphans = cleanup.find_orphans(run.engine, policy) + cleanup.process_orphans_of(policy)
     if not orphans:
         return
     with run.out.step("orphans of earlier runs") as note:
@@ -538,9 +646,12 @@ def _exit_code(results: Sequence[SuiteResult]) -> int:
 
 def _teardown(run: Run, guard: SignalGuard) -> None:
     guard.cleaning()
+    faults.point("teardown")
     engine, out = run.engine, run.out
     if engine is None:
         return
+    if run.prepare is not None:
+        run.prepare.stop(INTERRUPT_GRACE)
     if run.background is not None:
         run.background.close()
     with out.step("cleanup") as note:
@@ -570,11 +681,26 @@ def _teardown(run: Run, guard: SignalGuard) -> None:
                 entry.singleton.release()
         if run.options.keep:
             _print_keep(run)
-        elif run.containers:
-            engine.remove([c.id for c in run.containers])
-            removed.append(f"{len(run.containers)} container(s) of the run")
+        else:
+            mine = _containers_of_the_run(run, everything)
+            engine.remove([c.id for c in mine])
+            if mine:
+                removed.append(f"{len(mine)} container(s) of the run")
         note.text = ", ".join(removed) or "nothing to remove"
     engine.close()
+
+
+def _containers_of_the_run(run: Run, listed: Sequence[ContainerInfo]) -> list[ContainerInfo]:
+    """What the run created: those it was told of, and any labelled with its id that it was not
+    told of (a signal between the engine's answer and the callback), reusable ones aside."""
+    from hodei_e2e.identity import REUSE, RUN_ID
+
+    mine = {c.id: c for c in run.containers}
+    for container in listed:
+        labels = container.labels
+        if labels.get(RUN_ID) == run.identity.run_id and labels.get(REUSE) != "true":
+            mine.setdefault(container.id, container)
+    return list(mine.values())
 
 
 def _print_keep(run: Run) -> None:
@@ -624,12 +750,19 @@ def _report(run: Run, exit_code: int) -> None:
                     "ready_at": round(run.postgres_times[1], 3) if run.postgres_times else None,
                 },
                 "services": [entry.record() for entry in run.services.values()],
+                "prepare": _prepare_record(run),
             },
             exit_code=exit_code,
         )
         json_report.write(run.options.json, doc)
         run.out.detail(f"JSON report: {run.options.json}")
     _github_report(run, wall)
+
+
+def _prepare_record(run: Run) -> dict[str, object] | None:
+    from hodei_e2e.report.json import suite_record
+
+    return suite_record(run.prepare_result) if run.prepare_result is not None else None
 
 
 def _github_report(run: Run, wall: float) -> None:

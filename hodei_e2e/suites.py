@@ -23,6 +23,7 @@ from hodei_e2e.config import SuiteConfig
 from hodei_e2e.masking import masker
 from hodei_e2e.processes import killpg, terminate_group
 from hodei_e2e.results import Status, SuiteResult, parse_counts
+from hodei_e2e.runner_output import OutputParser
 
 TAIL_LINES = 200
 INTERRUPTED = "the run was interrupted"
@@ -30,7 +31,12 @@ KILL_GRACE = 5.0
 
 
 class SkipSuite(Exception):
-    """Raised by `Hooks.prepare` when a suite cannot run; the reason goes into the report."""
+    """Raised by `Hooks.prepare` when a suite cannot run; the reason goes into the report.
+    `interrupted`: it cannot run because the run is being stopped."""
+
+    def __init__(self, reason: str, *, interrupted: bool = False) -> None:
+        super().__init__(reason)
+        self.interrupted = interrupted
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class _Attempt:
     stopped: bool = False
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     summary_lines: list[str] = field(default_factory=list)
+    parser: OutputParser = field(default_factory=OutputParser)  # per-test results
 
 
 class SuiteRunner:
@@ -218,7 +225,8 @@ class SuiteRunner:
         try:
             prepared = self.hooks.prepare(suite)
         except SkipSuite as skip:
-            return SuiteResult(suite.name, Status.SKIPPED, reason=str(skip))
+            status = Status.INTERRUPTED if skip.interrupted else Status.SKIPPED
+            return SuiteResult(suite.name, status, reason=str(skip))
         except Exception as error:  # noqa: BLE001 - reported as this suite's error
             return SuiteResult(suite.name, Status.ERROR, reason=masker(str(error)))
         if not began:
@@ -285,6 +293,7 @@ class SuiteRunner:
                 log.write(line + "\n")
                 log.flush()
                 outcome.tail.append(line)
+                outcome.parser.feed(line)
                 if "test result:" in line or line.startswith("="):
                     outcome.summary_lines.append(line)
                 self.hooks.output(suite, line)
@@ -313,10 +322,13 @@ def _result(
     timeout: float,
 ) -> SuiteResult:
     code = outcome.exit_code
+    parsed = outcome.parser.finish(suite.workdir)
     if outcome.stopped and code != 0:
         status, reason = Status.INTERRUPTED, INTERRUPTED
     elif outcome.timed_out:
         status, reason = Status.TIMEOUT, f"timed out after {timeout:g}s"
+        if parsed.running:
+            reason += f"; still running: {', '.join(parsed.running)}"
     elif code == 0:
         status, reason = Status.PASSED, ""
     else:
@@ -331,6 +343,8 @@ def _result(
         tail=tuple(outcome.tail),
         counts=parse_counts(outcome.summary_lines),
         attempts=attempt,
+        tests=parsed.tests,
+        diagnostic=parsed.diagnostic,
     )
 
 

@@ -31,7 +31,7 @@ from support import SITECUSTOMIZE, Scrub
 from hodei_e2e.docker import Engine
 from hodei_e2e.identity import LABEL
 
-CLI = [sys.executable, "-c", "from hodei_e2e.cli import main; main()"]
+CLI = [sys.executable, "-m", "hodei_e2e"]
 LOCAL_IMAGES = {
     "HODEI_E2E_REDIS_IMAGE": "hodei-e2e.local/redis:7",
     "HODEI_E2E_DEBIAN_IMAGE": "hodei-e2e.local/debian:bookworm",
@@ -180,6 +180,7 @@ class Cli:
         requires: list[str] | None = None,
         project: str | None = None,
         name: str = "e2e.yaml",
+        prepare: Any = None,
     ) -> WrittenConfig:
         project = project or f"t{secrets.token_hex(4)}"
         doc: dict[str, Any] = {"version": 1, "project": project}
@@ -195,6 +196,8 @@ class Cli:
         }
         if env:
             doc["env"] = dict(env)
+        if prepare is not None:
+            doc["prepare"] = prepare
         doc["suites"] = dict(suites)
         doc["defaults"] = {"jobs": 2, "timeout": "1m", **(defaults or {})}
         directory.mkdir(parents=True, exist_ok=True)

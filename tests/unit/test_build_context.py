@@ -280,6 +280,18 @@ def test_a_dockerfile_outside_the_context_is_sent_under_a_generated_name(
     listing = scan(context, outside)
     assert listing.dockerfile_name.startswith(".dockerfile.")
     assert listing.dockerfile_outside == b"FROM scratch\n"
+    assert scan(context, outside).dockerfile_name == listing.dockerfile_name  # stable: cacheable
+    _, tar = _tar_names(listing)
+    ignore = tar.extractfile(".dockerignore")
+    assert ignore is not None
+    assert listing.dockerfile_name in ignore.read().decode()  # the classic engine drops it
+    buffer = io.BytesIO()
+    write_tar(listing, buffer, engine_applies_ignore=False)  # BuildKit: no .dockerignore read
+    buffer.seek(0)
+    with tarfile.open(fileobj=buffer) as tar:
+        names = tar.getnames()
+    assert ".dockerignore" not in names  # the fixture's excludes itself; none is made up
+    assert names[-1] == listing.dockerfile_name
 
 
 def test_a_bad_dockerignore_pattern_is_a_config_error_naming_the_file(context: Path) -> None:

@@ -461,6 +461,14 @@ def test_file_is_named_as_given_and_config_path_is_absolute(
             id="bad_choice_suggests",
         ),
         pytest.param(
+            "image: {builder: build-kit}\nsuites: {api: x}\n",
+            (
+                "FILE:1: image.builder: expected one of auto, buildkit, classic;"
+                " got 'build-kit'; did you mean 'buildkit'?"
+            ),
+            id="bad_builder",
+        ),
+        pytest.param(
             """\
             services:
               redis: {image: redis:7-alpine, port: 6379}
