@@ -32,7 +32,7 @@ class ContainerSpec:
     labels: Mapping[str, str]
     command: Sequence[str] | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
-    ports: Sequence[int] = ()  # container ports, published on 127.0.0.1 at random host ports
+    ports: Sequence[int] = ()  # container ports, published at random ports (Engine.bind_address)
     tmpfs: Mapping[str, str] = field(default_factory=dict)
     name: str | None = None
     extra_hosts: Mapping[str, str] = field(default_factory=dict)
@@ -144,6 +144,28 @@ class BuildStream:
         self.close()
 
 
+# Podman names an image built or loaded without a registry `localhost/NAME`, and spells Docker
+# Hub's out in full; Docker says `NAME` and `redis:7`. The tool compares names as Docker says them.
+_IMPLIED_PREFIXES = ("localhost/", "docker.io/library/", "docker.io/")
+
+
+def docker_name(reference: str) -> str:
+    """An image reference as Docker spells it: `localhost/x:1` and `docker.io/library/x:1` are
+    `x:1`. A digest or an id is left as it is."""
+    if reference.startswith("sha256:") or "@" in reference:
+        return reference
+    for prefix in _IMPLIED_PREFIXES:
+        if reference.startswith(prefix):
+            return reference.removeprefix(prefix)
+    return reference
+
+
+def same_image_name(a: str, b: str) -> bool:
+    """`a` and `b` name the same image, whichever engine spelled them (a missing tag is
+    `latest`)."""
+    return split_reference(docker_name(a)) == split_reference(docker_name(b))
+
+
 def split_reference(reference: str) -> tuple[str, str]:
     """`repo[:tag]` into (repo, tag); a registry port is not a tag; no tag means `latest`."""
     head, _, last = reference.rpartition("/")
@@ -153,18 +175,15 @@ def split_reference(reference: str) -> tuple[str, str]:
     return reference, "latest"
 
 
-def endpoint() -> str:
-    """Where the engine is expected, for messages: DOCKER_HOST or the default socket."""
-    return os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
-
-
-def _remedy(error: Exception) -> str:
-    where = endpoint()
-    lines = [f"The Docker engine at {where} did not answer: {error}"]
-    if where.startswith("unix://") and "ermission" in str(error):
+def _remedy(where: Endpoint, error: Exception) -> str:
+    lines = [f"The Docker engine at {where.describe()} did not answer: {error}"]
+    if where.url.startswith("unix://") and "ermission" in str(error):
         lines.append("Add yourself to the 'docker' group (then log in again), or run as root.")
-    elif os.environ.get("DOCKER_HOST"):
+    elif where.source == "DOCKER_HOST":
         lines.append("Check DOCKER_HOST, or unset it to use the default socket.")
+    elif where.context:
+        lines.append(f"Start the engine of the docker context '{where.context}', or ")
+        lines[-1] += "`docker context use default`."
     else:
         lines.append("Start the engine (Docker Desktop, `sudo systemctl start docker`, or run ")
         lines[-1] += "`scripts/bootstrap`, which installs and starts one on Debian/Ubuntu)."
@@ -184,26 +203,53 @@ def _created(value: Any) -> float:
 
 
 class Engine:
-    """A connected Docker engine."""
+    """A connected Docker engine (or Podman's Docker-compatible API)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(
+        self,
+        client: Any,
+        where: Endpoint | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self._client = client
         self._api = client.api
         self._version: str | None = None
+        self._podman = False  # Podman's API answered the ping (Libpod-API-Version)
+        self.endpoint = where or Endpoint(f"unix://{DEFAULT_SOCKET}", "default socket")
+        # Where this machine reaches the ports the engine publishes (HODEI_E2E_HOST overrides).
+        self.host = published_host(self.endpoint, os.environ if environ is None else environ)
+
+    @property
+    def bind_address(self) -> str:
+        """Where the engine publishes ports: loopback when they are reached on loopback, else
+        every address of the engine's host (a remote engine's 127.0.0.1 is not this one's)."""
+        return "127.0.0.1" if is_loopback(self.host) else "0.0.0.0"
+
+    @property
+    def remote(self) -> bool:
+        return self.endpoint.remote
 
     @classmethod
     def connect(cls, timeout: float = 60.0) -> Engine:
-        import docker
+        """The engine the docker CLI would use: DOCKER_HOST, else the current docker context,
+        else the default socket."""
         from docker.errors import DockerException
         from requests.exceptions import RequestException
 
+        where = resolve_endpoint(os.environ)
+        if not where.url:
+            raise PrerequisiteError(
+                f"the docker context '{where.context}' is not defined",
+                detail="List them with `docker context ls`; `docker context use default`, or "
+                "unset DOCKER_CONTEXT.",
+            )
         try:
-            # A fixed API version saves the round trip that "auto" makes (1.41 is Docker 20.10;
-            # newer engines still speak it); a ping is then the one real call.
-            engine = cls(docker.from_env(timeout=int(timeout), version=API_VERSION))
+            engine = cls.connect_to(where, os.environ, timeout)
             engine._ping()
-        except (DockerException, RequestException) as error:
-            raise PrerequisiteError("Docker engine not reachable", detail=_remedy(error)) from None
+        except (DockerException, RequestException, OSError) as error:
+            raise PrerequisiteError(
+                "Docker engine not reachable", detail=_remedy(where, error)
+            ) from None
         return engine
 
     def close(self) -> None:
@@ -222,6 +268,9 @@ class Engine:
         found = re.match(r"Docker/(\S+)", response.headers.get("Server", ""))
         if found:
             self._version = found.group(1)
+        elif response.headers.get("Libpod-API-Version"):
+            self._version = str(response.headers["Libpod-API-Version"])
+            self._podman = True
 
     def server_version(self) -> str:
         if self._version is None:
@@ -247,7 +296,42 @@ class Engine:
         Decided without a round trip: by platform, else by the endpoint's name."""
         import platform
 
-        return platform.system() in ("Darwin", "Windows") or "desktop" in endpoint()
+        return platform.system() in ("Darwin", "Windows") or "desktop" in self.endpoint.url
+
+    def kind(self, info: Mapping[str, Any] | None = None) -> EngineKind:
+        """Docker or Podman, rootless or not, on this machine or remote (from `info()`)."""
+        info = self.info() if info is None else info
+        version: Mapping[str, Any] = {}
+        try:
+            version = dict(self._client.version())
+        except Exception:  # noqa: BLE001 - an engine that will not say is taken for Docker
+            version = {}
+        components = {str(c.get("Name", "")) for c in version.get("Components") or ()}
+        podman = self._podman = self._podman or any("podman" in n.lower() for n in components)
+        options = " ".join(str(option) for option in info.get("SecurityOptions") or ())
+        rootless = "rootless" in options or bool(
+            ((info.get("Host") or {}).get("Security") or {}).get("Rootless")
+        )
+        return EngineKind(
+            name="Podman" if podman else "Docker",
+            version=str(version.get("Version") or info.get("ServerVersion") or "unknown"),
+            rootless=rootless,
+            remote=self.remote,
+        )
+
+    def is_rootless(self) -> bool:
+        """A rootless engine (dockerd-rootless, rootless Podman): its bridge is inside a user
+        namespace of its own, so the bridge's gateway is not an address of this machine.
+        The system socket is a rootful engine's: asked only for another socket."""
+        if self.remote or self.endpoint.url in (f"unix://{DEFAULT_SOCKET}", "unix:///run/docker.sock"):
+            return False
+        options = " ".join(str(option) for option in self.info().get("SecurityOptions") or ())
+        return "rootless" in options
+
+    def local_address_toward(self) -> str | None:
+        """This machine's address on the route to a remote engine's host (what its containers
+        can call back to, when that host routes to us); None for a local engine."""
+        return local_address_toward(self.endpoint.hostname) if self.remote else None
 
     # -- images --------------------------------------------------------------------------------
 
@@ -278,7 +362,7 @@ class Engine:
             return None
         return ImageInfo(
             id=str(attrs["Id"]),
-            tags=tuple(str(tag) for tag in attrs.get("RepoTags") or ()),
+            tags=tuple(docker_name(str(tag)) for tag in attrs.get("RepoTags") or ()),
             labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
         )
 
@@ -388,7 +472,7 @@ class Engine:
         from docker.errors import APIError, ImageNotFound
 
         host_config = self._api.create_host_config(
-            port_bindings=dict.fromkeys(spec.ports, ("127.0.0.1", None)),
+            port_bindings=dict.fromkeys(spec.ports, (self.bind_address, None)),
             tmpfs=dict(spec.tmpfs) or None,
             extra_hosts=dict(spec.extra_hosts) or None,
         )
@@ -417,8 +501,10 @@ class Engine:
             self._api.start(container_id)
         except APIError as error:
             self.remove([container_id])
+            hint = engine_hint(str(error))
             raise InfrastructureError(
-                f"cannot start a container from {spec.image}", detail=str(error)
+                f"cannot start a container from {spec.image}",
+                detail=str(error) + (f"\n{hint}" if hint else ""),
             ) from None
         return self.inspect(container_id)
 
@@ -427,7 +513,7 @@ class Engine:
         return ContainerInfo(
             id=str(attrs["Id"]),
             name=str(attrs["Name"]).lstrip("/"),
-            image=str(attrs["Config"]["Image"]),
+            image=docker_name(str(attrs["Config"]["Image"])),
             status=str(attrs["State"]["Status"]),
             labels=dict(attrs["Config"].get("Labels") or {}),
             created=_created(attrs["Created"]),
@@ -476,7 +562,7 @@ class Engine:
             ContainerInfo(
                 id=str(entry["Id"]),
                 name=str((entry.get("Names") or ["/"])[0]).lstrip("/"),
-                image=str(entry.get("Image", "")),
+                image=docker_name(str(entry.get("Image", ""))),
                 status=str(entry.get("State", "")),
                 labels=dict(entry.get("Labels") or {}),
                 created=float(entry.get("Created", 0)),
@@ -532,8 +618,13 @@ class Engine:
         """Connect to `where` (see `resolve_endpoint`); DockerException when nobody answers."""
         import docker
 
+        # A fixed API version saves the round trip that "auto" makes (1.41 is Docker 20.10 and
+        # Podman 4; newer engines still speak it).
         if where.source == "DOCKER_HOST":  # DOCKER_TLS_VERIFY and DOCKER_CERT_PATH apply too
-            return cls(docker.from_env(timeout=int(timeout), environment=dict(environ)))
+            client = docker.from_env(
+                timeout=int(timeout), environment=dict(environ), version=API_VERSION
+            )
+            return cls(client, where, environ)
         tls: Any = False
         if where.tls_dir:
             from docker.tls import TLSConfig
@@ -546,7 +637,10 @@ class Engine:
                 ca_cert=have.get("ca.pem"),
                 verify=not where.skip_tls_verify,
             )
-        return cls(docker.DockerClient(base_url=where.url, tls=tls, timeout=int(timeout)))
+        client = docker.DockerClient(
+            base_url=where.url, tls=tls, timeout=int(timeout), version=API_VERSION
+        )
+        return cls(client, where, environ)
 
     def container_state(self, container_id: str) -> ContainerState | None:
         """Status, exit code and address of a container, or None when it is gone."""
@@ -578,25 +672,34 @@ class Engine:
         """Run `command` inside a running container, waiting at most `timeout` seconds.
 
         Returns (exit code, "") or (None, why) when it could not run or did not finish in time
-        (it is then left to end on its own). Detached, so that a hanging command cannot hold
-        the caller past its deadline; its output is not kept.
+        (it is then left to end on its own). Detached and polled, so that a hanging command
+        cannot hold the caller past its deadline; its output is not kept. With Podman, whose
+        version 4 reports a detached exec as running long after it ended, attached instead,
+        its stream read with the same deadline.
         """
         from docker.errors import DockerException
 
         deadline = time.monotonic() + timeout
+        late = None, f"still running after {timeout:.3g}s"
         try:
-            created = self._api.exec_create(container_id, list(command), stdout=False, stderr=False)
-            self._api.exec_start(created["Id"], detach=True)
+            attach = self._podman
+            created = self._api.exec_create(
+                container_id, list(command), stdout=attach, stderr=attach
+            )
+            if not attach:
+                self._api.exec_start(created["Id"], detach=True)
+            elif not _read_to_end(self._api.exec_start(created["Id"], socket=True), deadline):
+                return late
             delay = 0.005
-            while True:
+            while True:  # the stream ended with the command; its exit code follows
                 state = self._api.exec_inspect(created["Id"])
                 if not state.get("Running") and state.get("ExitCode") is not None:
                     return int(state["ExitCode"]), ""
                 if time.monotonic() >= deadline:
-                    return None, f"still running after {timeout:.3g}s"
+                    return late
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
-        except DockerException as error:
+        except (DockerException, OSError) as error:
             return None, first_line(getattr(error, "explanation", None) or error, "unknown error")
 
     def image_pullable(self, image: str) -> str | None:
@@ -639,6 +742,34 @@ class Engine:
         except APIError as error:
             return str(error)
         return None
+
+
+def _read_to_end(stream: Any, deadline: float) -> bool:
+    """Read a hijacked exec stream until it ends (True) or `deadline` passes (False)."""
+    raw = getattr(stream, "_sock", stream)
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            raw.settimeout(left)
+            if not raw.recv(65536):
+                return True
+        return False
+    except TimeoutError:
+        return False
+    finally:
+        stream.close()
+
+
+def engine_hint(error: str) -> str | None:
+    """The remedy for an engine-specific failure to start a container, when it is a known one."""
+    if "error setting rlimit" in error:
+        return (
+            "The engine sets a container resource limit (ulimit) above what this machine "
+            "allows, as Podman does with its default open-file limit on sandboxed machines: "
+            "put `default_ulimits = []` under [containers] in containers.conf "
+            "(/etc/containers/containers.conf, or the file $CONTAINERS_CONF names) and restart "
+            "`podman system service`; with Docker, lower `default-ulimits` in daemon.json."
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -706,6 +837,75 @@ class Endpoint:
 
     def describe(self) -> str:
         return f"{self.url or '?'} ({self.source})"
+
+    @property
+    def hostname(self) -> str | None:
+        """The engine's host for tcp://, http(s):// and ssh:// endpoints; None for a socket."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("tcp", "http", "https", "ssh"):
+            return None
+        return parts.hostname or None
+
+    @property
+    def remote(self) -> bool:
+        """Reached over the network (tcp/ssh) at another host than this machine's loopback:
+        its published ports and its bridge are on that host, not here."""
+        host = self.hostname
+        return host is not None and not is_loopback(host)
+
+
+@dataclass(frozen=True)
+class EngineKind:
+    name: str  # Docker or Podman
+    version: str
+    rootless: bool
+    remote: bool
+
+    def describe(self) -> str:
+        what = [f"{self.name} {self.version}"]
+        what.append("rootless" if self.rootless else "rootful")
+        if self.remote:
+            what.append("remote")
+        return f"{what[0]} ({', '.join(what[1:])})"
+
+
+HOST_OVERRIDE = "HODEI_E2E_HOST"
+
+
+def published_host(where: Endpoint, environ: Mapping[str, str]) -> str:
+    """Where this machine reaches the engine's published ports: HODEI_E2E_HOST (as
+    Testcontainers' TESTCONTAINERS_HOST_OVERRIDE), else a tcp/ssh engine's host, else
+    127.0.0.1."""
+    return environ.get(HOST_OVERRIDE) or where.hostname or "127.0.0.1"
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def local_address_toward(host: str | None) -> str | None:
+    """The address this machine sends from to reach `host` (no packet is sent: a UDP socket's
+    connect only picks the route); None when there is no route or `host` does not resolve."""
+    import socket
+
+    if not host:
+        return None
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, 9, type=socket.SOCK_DGRAM)[0]
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect(address)
+            return str(probe.getsockname()[0])
+    except OSError:
+        return None
 
 
 def resolve_endpoint(environ: Mapping[str, str]) -> Endpoint:

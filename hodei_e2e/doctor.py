@@ -24,7 +24,7 @@ from hodei_e2e.errors import ConfigError, E2EError, PrerequisiteError, first_lin
 if TYPE_CHECKING:
     from hodei_e2e.config import Config, ImageConfig, ServiceConfig
     from hodei_e2e.console import Output
-    from hodei_e2e.docker import Endpoint, Engine
+    from hodei_e2e.docker import Endpoint, Engine, EngineKind
 
 Status = Literal["ok", "warn", "fail"]
 SYMBOLS: Mapping[Status, str] = {"ok": "✓", "warn": "⚠", "fail": "✗"}
@@ -34,6 +34,7 @@ GIB = 1024**3
 DISK_WARN = 5 * GIB
 DISK_FAIL = 1 * GIB
 MIN_ENGINE = (20, 10)  # host-gateway (host.docker.internal on Linux) came with 20.10
+MIN_PODMAN = (4, 0)  # its Docker-compatible API as the tool uses it
 REACH_TIMEOUT = 5.0  # seconds for a container to call back
 LOCAL_BUSYBOX = "hodei-e2e.local/busybox:latest"
 BOOTSTRAP_HINT = (
@@ -143,6 +144,7 @@ class Facts:
     endpoint: Endpoint | None = None
     engine: Engine | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    kind: EngineKind | None = None
 
 
 def run_checks(config_path: Path | None, environ: Mapping[str, str]) -> list[Check]:
@@ -238,11 +240,17 @@ def engine_check(facts: Facts) -> Check:
     try:
         engine = Engine.connect_to(where, facts.environ, timeout=5.0)
         facts.info = engine.info()
+        facts.kind = kind = engine.kind(facts.info)
     except Exception as error:  # noqa: BLE001 - the SDK's and requests' errors alike
         detail = f"{where.describe()}: {_describe(error)}"
         return Check(name, "fail", detail, _engine_remedy(where, error))
     facts.engine = engine
-    return Check(name, "ok", where.describe())
+    detail = f"{kind.describe()} at {where.describe()}"
+    if engine.remote or engine.host != "127.0.0.1":
+        detail += f"; published ports reached at {engine.host}" + (
+            " (HODEI_E2E_HOST)" if facts.environ.get("HODEI_E2E_HOST") else " (the engine's host)"
+        )
+    return Check(name, "ok", detail)
 
 
 def _engine_remedy(where: Endpoint, error: BaseException) -> str:
@@ -260,6 +268,18 @@ def _engine_remedy(where: Endpoint, error: BaseException) -> str:
         ]
     elif path and not os.path.exists(path):
         lines.append(f"No socket at {path}: the engine is not running there.")
+        if "podman" in path:
+            lines.append(
+                f"Podman: start its Docker-compatible API there, `podman system service "
+                f"--time=0 unix://{path} &` (rootful), or `systemctl --user start "
+                "podman.socket` (rootless, DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock)."
+            )
+    if where.remote:
+        lines.append(
+            f"A remote engine ({where.url}): is its daemon listening there (dockerd "
+            "-H tcp://0.0.0.0:2375, or a Docker-in-Docker service), and does a firewall let "
+            "this machine through?"
+        )
     if where.source == "DOCKER_HOST":
         lines.append(
             "DOCKER_HOST points there: fix it, or unset it to use the docker context or "
@@ -300,6 +320,13 @@ def version_check(facts: Facts) -> Check:
     system = str(facts.info.get("OperatingSystem") or "")
     detail = f"{version}" + (f" on {system}" if system else "")
     match = re.match(r"(\d+)\.(\d+)", version)
+    if facts.kind is not None and facts.kind.name == "Podman":
+        if match and (int(match[1]), int(match[2])) < MIN_PODMAN:
+            return Check(
+                name, "warn", f"Podman {detail}: older than 4.0",
+                "Upgrade Podman to 4.0 or later, whose Docker-compatible API the tool uses.",
+            )  # fmt: skip
+        return Check(name, "ok", f"Podman {detail}")
     if match and (int(match[1]), int(match[2])) < MIN_ENGINE:
         return Check(
             name, "warn", f"{detail}: older than 20.10",
@@ -544,13 +571,11 @@ def reachability_check(facts: Facts) -> Check:
     engine = facts.engine
     if engine is None:
         return _no_engine(name)
-    override = facts.environ.get("HODEI_SERVER_HOST")
-    if override:
-        host, source = override, "HODEI_SERVER_HOST"
-    else:
-        from hodei_e2e.pipeline import server_host
+    from hodei_e2e.server_host import detect
 
-        host, source = server_host(engine), "detected"
+    override = facts.environ.get("HODEI_SERVER_HOST")
+    found = detect(engine, facts.environ)
+    host, source = found.address, found.why
     images = _probe_images(engine, facts.config)
     if not images:
         return Check(
@@ -559,7 +584,7 @@ def reachability_check(facts: Facts) -> Check:
         )  # fmt: skip
     with _listener() as listener:
         port = listener.getsockname()[1]
-        why = "no image could run the probe"
+        why, remedy = "no image could run the probe", ""
         for image in images:
             outcome = _call_back(engine, image, host, port, listener, _labels(facts))
             if outcome.ok:
@@ -567,14 +592,32 @@ def reachability_check(facts: Facts) -> Check:
                     name, "ok",
                     f"a container reached {host}:{port} ({source}) in {outcome.seconds:.2f}s",
                 )  # fmt: skip
-            why = outcome.why
+            why, remedy = outcome.why, outcome.remedy
             if not outcome.try_next:
                 break
-    return Check(name, "fail", f"{host} ({source}): {why}", _reach_remedy(engine, host, override))
+    remedy = remedy or _reach_remedy(engine, host, override, facts.kind)
+    return Check(name, "fail", f"{host} ({source}): {why}", remedy)
 
 
-def _reach_remedy(engine: Engine, host: str, override: str | None) -> str:
-    gateway = engine.bridge_gateway()
+def _reach_remedy(
+    engine: Engine, host: str, override: str | None, kind: EngineKind | None = None
+) -> str:
+    gateway = None if engine.remote else engine.bridge_gateway()
+    if engine.remote and not override:
+        return (
+            f"Containers of the remote engine at {engine.endpoint.url} cannot open a "
+            f"connection to {host}: set HODEI_SERVER_HOST to an address of this machine that "
+            "the engine's host routes to (in GitLab CI's Docker-in-Docker, the job container's "
+            "address on the service network), and let that traffic through this machine's "
+            "firewall."
+        )
+    if kind is not None and kind.rootless and not override:
+        return (
+            f"Rootless engines reach this machine through their user-mode network, not {host}: "
+            "set HODEI_SERVER_HOST to an address of this machine (e.g. its LAN address), or "
+            "10.0.2.2 with slirp4netns' defaults (rootless Docker: DOCKERD_ROOTLESS_"
+            "ROOTLESSKIT_DISABLE_HOST_LOOPBACK=false makes 10.0.2.2 this machine's loopback)."
+        )
     if override:
         return (
             f"HODEI_SERVER_HOST={override} does not lead containers to this host: unset it to "
@@ -585,9 +628,9 @@ def _reach_remedy(engine: Engine, host: str, override: str | None) -> str:
         )
     return (
         f"Containers cannot open a connection to this host at {host}: a firewall may drop "
-        "traffic from the Docker bridge (ufw: `sudo ufw allow in on docker0`; firewalld: add "
-        "docker0 to the trusted zone), or set HODEI_SERVER_HOST to an address of this host "
-        "that containers reach."
+        "traffic from the engine's bridge (ufw: `sudo ufw allow in on docker0`, or on "
+        "podman0 for Podman; firewalld: add that interface to the trusted zone), or set "
+        "HODEI_SERVER_HOST to an address of this host that containers reach."
     )
 
 
@@ -610,6 +653,7 @@ class _Outcome:
     why: str = ""
     seconds: float = 0.0
     try_next: bool = False
+    remedy: str = ""  # an engine-specific failure's own remedy
 
 
 def _call_back(
@@ -636,7 +680,13 @@ def _call_back(
     try:
         container = engine.create(spec)
     except E2EError as error:
-        return _Outcome(False, f"cannot start a probe from {image}: {error.message}", try_next=True)
+        from hodei_e2e.docker import engine_hint
+
+        hint = engine_hint(error.detail or "")
+        why = f"cannot start a probe from {image}: {error.message}"
+        if hint:  # the engine cannot start any container: no other image will do better
+            return _Outcome(False, f"{why}: {first_line(error.detail, '')}", remedy=hint)
+        return _Outcome(False, why, try_next=True)
     try:
         deadline = start + REACH_TIMEOUT
         exited: int | None = None

@@ -67,13 +67,10 @@ class RunOptions:
 
 
 def server_host(engine: Engine) -> str:
-    """How a container reaches this host: overridable, else detected."""
-    override = os.environ.get("HODEI_SERVER_HOST")
-    if override:
-        return override
-    if engine.is_desktop():
-        return "host.docker.internal"
-    return engine.bridge_gateway() or "host.docker.internal"
+    """How a container reaches this host: overridable, else detected (server_host.py)."""
+    from hodei_e2e.server_host import detect
+
+    return detect(engine).address
 
 
 @dataclass
@@ -470,7 +467,7 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         project=config.project,
         worker_image=worker_image,
         server_host=host,
-        host="127.0.0.1",
+        host=engine.host,
         port=0,
         user=config.postgres.user,
         password=config.postgres.password,
@@ -575,7 +572,7 @@ def _provision_postgres(run: Run) -> tuple[PostgresServer, str]:
             run.engine, recipe, run.identity, on_fresh=run.containers.append
         )
         server = run.singleton.resource
-        return server, f"127.0.0.1:{server.address.port}, {run.singleton.note}"
+        return server, f"{server.address.host}:{server.address.port}, {run.singleton.note}"
     server = start_server(
         run.engine,
         config,
@@ -583,7 +580,7 @@ def _provision_postgres(run: Run) -> tuple[PostgresServer, str]:
         on_created=run.containers.append,
         cancelled=run.background.cancelled.is_set,
     )
-    return server, f"127.0.0.1:{server.address.port}"
+    return server, f"{server.address.host}:{server.address.port}"
 
 
 def _after_postgres(run: Run, watchdog: Watchdog) -> None:

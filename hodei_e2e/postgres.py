@@ -337,9 +337,10 @@ def _terminate(conn: psycopg.Connection[Any], database: str) -> None:
 
 
 def address_of(engine: Engine, container_id: str, config: PostgresConfig) -> Address:
-    """Where the Postgres in `container_id` answers: its published port on 127.0.0.1."""
+    """Where the Postgres in `container_id` answers: its published port, on the engine's host
+    (127.0.0.1 for a local engine)."""
     port = engine.published_port(container_id, PORT)
-    return Address("127.0.0.1", port, config.user, config.password)
+    return Address(engine.host, port, config.user, config.password)
 
 
 def drop_databases_at(admin_url: str, names: Sequence[str]) -> None:

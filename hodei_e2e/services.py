@@ -34,7 +34,6 @@ from hodei_e2e.docker import ContainerInfo, ContainerSpec, Engine, NameConflict
 from hodei_e2e.environment import render
 from hodei_e2e.errors import ConfigError, InfrastructureError, last_lines
 
-HOST = "127.0.0.1"
 POLL_INTERVAL = 0.05  # seconds between two failed checks
 CHECK_TIMEOUT = 2.0  # at most this long for one check
 PROGRESS_EVERY = 5.0  # seconds between two "not ready yet" reports
@@ -162,7 +161,7 @@ def await_service(
             return ServiceHandle(
                 name=service.name,
                 container=container,
-                host=HOST,
+                host=engine.host,
                 ports=ports,
                 started=started,
                 ready_at=time.time(),
@@ -225,7 +224,7 @@ def _template_values(name: str, host: str, ports: Mapping[int, int]) -> dict[str
 def _check_templates(service: ServiceConfig) -> None:
     """A bad `ready.http` template is a config error before anything starts."""
     if service.ready is not None and service.ready.http is not None:
-        dummy = _template_values(service.name, HOST, dict.fromkeys(service.ports, 1))
+        dummy = _template_values(service.name, "127.0.0.1", dict.fromkeys(service.ports, 1))
         render(service.ready.http, dummy, f"services.{service.name}.ready.http")
 
 
@@ -241,7 +240,7 @@ def _probe(
     if ready.tcp is not None:
         return _TcpProbe(engine, container_id, ready.tcp, ports[ready.tcp])
     if ready.http is not None:
-        values = _template_values(service.name, HOST, ports)
+        values = _template_values(service.name, engine.host, ports)
         url = render(ready.http, values, f"services.{service.name}.ready.http")
         return lambda timeout: http_ready(url, timeout)
     return _RunningProbe(engine, container_id)
@@ -291,15 +290,17 @@ class _TcpProbe:
         if not self.looked:
             self.looked = True
             state = self.engine.container_state(self.container_id)
-            if state and state.ip_address and state.gateway and is_local_address(state.gateway):
-                self.direct = state.ip_address
+            local = not self.engine.remote  # a remote bridge may reuse this host's subnets
+            if local and state and state.ip_address and state.gateway:
+                self.direct = state.ip_address if is_local_address(state.gateway) else None
         if self.direct is not None:
             why = tcp_connects(self.direct, self.port, timeout)
             if why is not None:
                 return f"{self.direct}:{self.port} (in the container): {why}"
-            why = tcp_connects(HOST, self.host_port, timeout)  # and the published port works
-            return None if why is None else f"{HOST}:{self.host_port}: {why}"
-        return proxied_tcp_ready(HOST, self.host_port, timeout)
+            host = self.engine.host
+            why = tcp_connects(host, self.host_port, timeout)  # and the published port works
+            return None if why is None else f"{host}:{self.host_port}: {why}"
+        return proxied_tcp_ready(self.engine.host, self.host_port, timeout)
 
 
 def is_local_address(address: str) -> bool:

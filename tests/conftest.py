@@ -18,14 +18,11 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 import pytest
-from shared import SESSION_LABEL
+from shared import DEFAULT_BASE_IMAGE, DEFAULT_POSTGRES_IMAGE, SESSION_LABEL, missing
 
 from hodei_e2e.docker import ContainerInfo, Engine
 from hodei_e2e.errors import E2EError
 from hodei_e2e.identity import LABEL, OWNER, WORKER_LABEL
-
-DEFAULT_POSTGRES_IMAGE = "hodei-e2e.local/postgres:15"
-DEFAULT_BASE_IMAGE = "hodei-e2e.local/busybox:latest"
 
 
 @dataclass
@@ -93,14 +90,6 @@ class DockerSupport:
         engine = self.engine()
         if engine is not None and containers:
             engine.remove([container.id for container in containers])
-
-
-def missing(reason: str) -> NoReturn:
-    """Something a Docker test needs is not there: a failure under CI=true (a Docker test is
-    never skipped in CI), a visible skip elsewhere."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 def describe(containers: list[ContainerInfo]) -> str:

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import NoReturn
+
+import pytest
 
 SESSION_LABEL = "hodei-e2e-tests.session"  # containers of this test session (the leak check)
+DEFAULT_POSTGRES_IMAGE = "hodei-e2e.local/postgres:15"
+DEFAULT_BASE_IMAGE = "hodei-e2e.local/busybox:latest"
+
+
+def missing(reason: str) -> NoReturn:
+    """Something a Docker test needs is not there: a failure under CI=true (a Docker test is
+    never skipped in CI), a visible skip elsewhere."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: this is a failure, not a skip)")
+    pytest.skip(reason)
 
 
 def process_alive(pid: int) -> bool:
@@ -14,3 +28,25 @@ def process_alive(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rfind(")") + 2] not in "ZXx"
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(")") + 2 :].split()[1])
+
+
+def find_watchdog(run_pid: int) -> int | None:
+    """The watchdog: a child of the run running `python -m hodei_e2e.reaper`."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"hodei_e2e.reaper" in cmdline and parent_of(int(entry.name)) == run_pid:
+            return int(entry.name)
+    return None

@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from shared import SESSION_LABEL, process_alive  # noqa: F401 - the e2e tests import them from here
+from shared import (  # noqa: F401 - the e2e tests import them from here
+    SESSION_LABEL,
+    find_watchdog,
+    parent_of,
+    process_alive,
+)
 
 TEST_PROJECT = "hodei-e2e-tests.project"  # ours: what a test's finalizer removes by
 
@@ -118,28 +123,6 @@ def add_services(config: Any, services: dict[str, Any]) -> None:
     if defaults is not None:
         doc["defaults"] = defaults
     config.path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-
-
-def parent_of(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat[stat.rfind(")") + 2 :].split()[1])
-
-
-def find_watchdog(run_pid: int) -> int | None:
-    """The watchdog: a child of the run running `python -m hodei_e2e.reaper`."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"hodei_e2e.reaper" in cmdline and parent_of(int(entry.name)) == run_pid:
-            return int(entry.name)
-    return None
 
 
 # Makes the CLI (and its watchdog) see the hostname $HODEI_E2E_TEST_HOSTNAME.

@@ -43,7 +43,7 @@ def test_everything_passes_here(cli: Any, engine: Any, tmp_path: Path) -> None:
         assert name in checks, f"no '{name}' check: {sorted(checks)}"
         assert checks[name]["status"] in ("ok", "warn"), checks[name]
     assert checks[REACH]["status"] == "ok", checks[REACH]
-    assert "(detected)" in checks[REACH]["detail"]
+    assert "(the gateway of the engine's default bridge network)" in checks[REACH]["detail"]
     assert checks["config"]["status"] == "ok"
 
 
