@@ -96,6 +96,9 @@ def run(
     no_build: Annotated[
         bool, typer.Option("--no-build", help="Never build the worker image.")
     ] = False,
+    no_prepare: Annotated[
+        bool, typer.Option("--no-prepare", help="Skip the config's prepare step.")
+    ] = False,
     verbose: Annotated[
         int, typer.Option("--verbose", "-v", count=True, help="More output (suite lines).")
     ] = 0,
@@ -127,6 +130,7 @@ def run(
         json=json_path,
         keep=keep,
         build=not no_build,
+        prepare=not no_prepare,
         verbosity=verbose - quiet,
         reuse=reuse,
         isolation=_isolation(isolation),

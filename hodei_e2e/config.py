@@ -44,6 +44,16 @@ class ImageConfig:
     build_args: Mapping[str, str] = field(default_factory=dict)
     target: str | None = None
     rebuild: RebuildPolicy = "if-changed"
+    after_prepare: bool = False  # `after: prepare`: the build waits for the prepare step
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrepareConfig:
+    """`prepare:`: commands run once, in order, before any suite (compiling the tests)."""
+
+    commands: tuple[str, ...]  # each through the shell, in the config file's directory
+    timeout: float | None = None  # None: the defaults' timeout
+    needs: tuple[str, ...] = ()  # non-empty: the suites' environment, with its own database
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +131,7 @@ class Config:
     postgres: PostgresConfig = field(default_factory=PostgresConfig)
     services: Mapping[str, ServiceConfig] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
+    prepare: PrepareConfig | None = None
     suites: Mapping[str, SuiteConfig] = field(default_factory=dict)  # declaration order
     defaults: Defaults = field(default_factory=Defaults)
 
@@ -149,9 +160,13 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 # -- Schema ----------------------------------------------------------------------------------------
 
 _TOP_KEYS = (
-    "version", "project", "requires", "image", "postgres", "services", "env", "suites", "defaults",
+    "version", "project", "requires", "image", "postgres", "services", "env", "prepare", "suites",
+    "defaults",
 )  # fmt: skip
-_IMAGE_KEYS = ("tag", "dockerfile", "context", "build_args", "target", "rebuild")
+_IMAGE_KEYS = ("tag", "dockerfile", "context", "build_args", "target", "rebuild", "after")
+_IMAGE_AFTER = ("prepare",)
+_PREPARE_KEYS = ("commands", "command", "timeout", "needs")
+PREPARE_STEP = "prepare"  # the step's name in the reports; no suite may take it
 _POSTGRES_KEYS = (
     "image", "user", "password", "settings", "tmpfs", "startup_timeout", "reuse", "max_reuse",
     "migrations", "database_prefix",
@@ -193,17 +208,29 @@ _DEFAULTS = Defaults()
 def _config(top: _Cursor, path: Path) -> Config:
     fields = top.fields(_TOP_KEYS, "a mapping at the top level")
     services: Mapping[str, ServiceConfig] = fields.read("services", _services, {})
+    needable = ("postgres", *services)
+    prepare = fields.read("prepare", lambda cursor: _prepare(cursor, needable), None)
+    image = fields.read("image", _image, None)
+    if image is not None and image.after_prepare and prepare is None:
+        after = fields.require("image").fields(_IMAGE_KEYS).require("after")
+        raise after.error("the image waits for the prepare step, but there is no 'prepare'")
+    suites = _suites(fields.require("suites"), services)
+    if prepare is not None and PREPARE_STEP in suites:
+        raise fields.require("suites").error(
+            f"suite name '{PREPARE_STEP}' is taken by the prepare step; rename the suite"
+        )
     return Config(
         path=path,
         root=path.parent,
         version=fields.read("version", _version, 1),
         project=fields.read("project", _project, _default_project(path.parent)),
         requires=fields.read("requires", _Cursor.words, ()),
-        image=fields.read("image", _image, None),
+        image=image,
         postgres=fields.read("postgres", _postgres, _POSTGRES_DEFAULTS),
         services=services,
         env=fields.read("env", _Cursor.text_map, {}),
-        suites=_suites(fields.require("suites"), services),
+        prepare=prepare,
+        suites=suites,
         defaults=fields.read("defaults", _defaults, _DEFAULTS),
     )
 
@@ -230,7 +257,37 @@ def _image(cursor: _Cursor) -> ImageConfig:
         build_args=fields.read("build_args", _Cursor.text_map, {}),
         target=fields.read("target", _Cursor.word, None),
         rebuild=fields.read("rebuild", _rebuild, _IMAGE_DEFAULTS.rebuild),
+        after_prepare=fields.read("after", lambda after: after.choice(_IMAGE_AFTER), "") != "",
     )
+
+
+_PREPARE_WHAT = "a command, a list of commands or {commands: [...], timeout: ..., needs: [...]}"
+
+
+def _prepare(cursor: _Cursor, needable: Sequence[str]) -> PrepareConfig:
+    if not isinstance(cursor.node, MappingNode):
+        return PrepareConfig(commands=_commands(cursor))
+    fields = cursor.fields(_PREPARE_KEYS, _PREPARE_WHAT)
+    commands, command = fields.get("commands"), fields.get("command")
+    if commands is not None and command is not None:
+        raise command.error("set either 'commands' or 'command', not both")
+    given = commands or command
+    if given is None:
+        raise cursor.error("missing required key 'commands' (a command or a list of commands)")
+    return PrepareConfig(
+        commands=_commands(given),
+        timeout=fields.read("timeout", _Cursor.duration, None),
+        needs=fields.read("needs", lambda needs: _needs(needs, needable), ()),
+    )
+
+
+def _commands(cursor: _Cursor) -> tuple[str, ...]:
+    if cursor.is_string():
+        return (cursor.word("a command"),)
+    commands = tuple(item.word("a command string") for item in cursor.items(_PREPARE_WHAT))
+    if not commands:
+        raise cursor.error("expected at least one command; got an empty list")
+    return commands
 
 
 def _rebuild(cursor: _Cursor) -> RebuildPolicy:

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from hodei_e2e.config import Config, ServiceConfig, SuiteConfig, config_path, load_config
+from hodei_e2e.config import (
+    PREPARE_STEP,
+    Config,
+    ServiceConfig,
+    SuiteConfig,
+    config_path,
+    load_config,
+)
 from hodei_e2e.console import Output
 from hodei_e2e.databases import Databases, Isolation
 from hodei_e2e.docker import ContainerInfo, Engine
@@ -27,6 +34,7 @@ from hodei_e2e.identity import RunIdentity
 from hodei_e2e.masking import masker
 from hodei_e2e.migrations import Template
 from hodei_e2e.postgres import PostgresServer
+from hodei_e2e.prepare import PrepareStep
 from hodei_e2e.reaper import Watchdog
 from hodei_e2e.report import console as console_report
 from hodei_e2e.report.github import GitHubReporter, in_github_actions
@@ -61,6 +69,7 @@ class RunOptions:
     timings: Path | None = None  # a JSON report of an earlier run, to balance shards
     list_only: bool = False
     strict: bool | None = None  # None: strict under CI
+    prepare: bool = True  # False: --no-prepare
 
 
 def server_host(engine: Engine) -> str:
@@ -97,6 +106,9 @@ class Run:
     github: GitHubReporter | None = None
     services: dict[str, ServiceStart] = field(default_factory=dict)
     postgres_times: tuple[float, float] | None = None  # (started, ready) in unix seconds
+    prepare: PrepareStep | None = None
+    prepare_future: Future[SuiteResult] | None = None
+    prepare_result: SuiteResult | None = None  # when it passed; a failure is in `results`
 
     @property
     def strict(self) -> bool:
@@ -131,40 +143,49 @@ class SuiteHooks:
             self.run.github.print_suite(result)
 
     def prepare(self, suite: SuiteConfig) -> Prepared:
-        assert self.run.databases is not None
-        exports = _service_exports(self.run, suite)
-        database, waited = self.run.databases.take(suite)
-        self.run.database_waits[suite.name] = waited
-        address = database.server.address
-        facts = replace(
-            self.facts,
-            host=address.host,
-            port=address.port,
-            admin_url=database.server.admin_url(),
-            template_database=database.template,
-        )
-        env = suite_environment(
-            facts,
-            suite=suite.name,
-            database=database.name,
-            database_url=address.url(database.name),
-            config_env=self.run.config.env,
-            suite_env=suite.env,
-            exports=exports,
-        )
-        return Prepared(env=env, database=database.name)
+        return _contract(self.run, self.facts, suite)
 
     def release(self, _suite: SuiteConfig, prepared: Prepared) -> None:
-        databases = self.run.databases
-        if databases is None or self.run.options.keep:
-            return
-        database = databases.live.get(prepared.database or "")
-        if database is None:
-            return
-        try:
-            databases.drop(database)
-        except E2EError as error:  # the teardown tries again; the suite's result stands
-            self.run.out.warn(error.message)
+        _release(self.run, prepared)
+
+
+def _contract(run: Run, facts: RunFacts, suite: SuiteConfig) -> Prepared:
+    """The suite's own database and its environment (DESIGN.md's contract)."""
+    assert run.databases is not None
+    exports = _service_exports(run, suite)
+    database, waited = run.databases.take(suite)
+    run.database_waits[suite.name] = waited
+    address = database.server.address
+    facts = replace(
+        facts,
+        host=address.host,
+        port=address.port,
+        admin_url=database.server.admin_url(),
+        template_database=database.template,
+    )
+    env = suite_environment(
+        facts,
+        suite=suite.name,
+        database=database.name,
+        database_url=address.url(database.name),
+        config_env=run.config.env,
+        suite_env=suite.env,
+        exports=exports,
+    )
+    return Prepared(env=env, database=database.name)
+
+
+def _release(run: Run, prepared: Prepared) -> None:
+    databases = run.databases
+    if databases is None or run.options.keep:
+        return
+    database = databases.live.get(prepared.database or "")
+    if database is None:
+        return
+    try:
+        databases.drop(database)
+    except E2EError as error:  # the teardown tries again; the suite's result stands
+        run.out.warn(error.message)
 
 
 def prepare_run(options: RunOptions, out: Output) -> Run:
@@ -380,7 +401,8 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         preflight(engine, config, services=services)
         host = server_host(engine)
         note.text = f"engine {engine.server_version()}, server host {host}"
-    run.background = Background(guard, tasks=1 + len(services))
+    run.background = Background(guard, tasks=2 + len(services))
+    _begin_prepare(run, guard, watchdog)
     postgres = None
     if run.options.isolation == "database":
         begun = time.time()
@@ -392,19 +414,9 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         if config.image
         else os.environ.get("HODEI_WORKER_IMAGE", "hodei-worker:e2e-test")
     )
-    if config.image is not None:
-        from hodei_e2e.images import ensure_image
-
-        with out.step(f"worker image {config.image.tag}") as note:
-            outcome = ensure_image(
-                engine,
-                config.image,
-                run.identity,
-                out,
-                build=run.options.build,
-                state_dir=config.root / ".hodei-e2e",
-            )
-            note.text = f"built ({outcome.reason})" if outcome.built else "up to date"
+    image_waits = config.image is not None and config.image.after_prepare and run.prepare
+    if not image_waits:
+        _image_step(run, engine)
     if postgres is not None:
         with out.step(f"postgres {config.postgres.image}") as note:
             run.server, note.text = run.background.wait(postgres)
@@ -435,6 +447,12 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         password=config.postgres.password,
         admin_url="",
     )
+    if run.prepare is not None:
+        run.prepare.offer(lambda suite: _contract(run, facts, suite), lambda p: _release(run, p))
+        if not _prepared(run):
+            return
+    if image_waits:
+        _image_step(run, engine)
     jobs = run.options.jobs or config.defaults.jobs
     run.databases.precreate(run.suites, ahead=jobs + 1)
     with console_report.Board(out, run.suites) as board:
@@ -452,6 +470,59 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         run.runner = runner
         with guard.deferred():
             run.results = runner.run(run.suites, check=guard.check)
+
+
+def _image_step(run: Run, engine: Engine) -> None:
+    """The worker image, built when missing or stale."""
+    from hodei_e2e.images import ensure_image
+
+    image = run.config.image
+    if image is None:
+        return
+    with run.out.step(f"worker image {image.tag}") as note:
+        outcome = ensure_image(
+            engine,
+            image,
+            run.identity,
+            run.out,
+            build=run.options.build,
+            state_dir=run.config.root / ".hodei-e2e",
+        )
+        note.text = f"built ({outcome.reason})" if outcome.built else "up to date"
+
+
+def _begin_prepare(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
+    """The prepare step, in the background from now on (unless --no-prepare)."""
+    if run.config.prepare is None:
+        return
+    if not run.options.prepare:
+        run.out.print("- prepare skipped (--no-prepare)", style="yellow")
+        return
+    assert run.background is not None
+    github = run.github
+    run.prepare = step = PrepareStep(
+        run.config,
+        run.out,
+        logs_dir=run.logs_dir,
+        on_group=watchdog.process_group,
+        on_finished=github.print_suite if github is not None else lambda _result: None,
+    )
+    guard.on_hurry(step.runner.kill)
+    run.prepare_future = run.background.submit(step.run)
+
+
+def _prepared(run: Run) -> bool:
+    """Wait for the prepare step; when it failed, it is the run's result and no suite starts."""
+    from hodei_e2e.prepare import not_started
+
+    assert run.background is not None
+    assert run.prepare_future is not None
+    result = run.background.wait(run.prepare_future)
+    if result.status.ok:
+        run.prepare_result = result
+        return True
+    run.results = [result, *not_started(list(run.suites))]
+    return False
 
 
 def _provision_postgres(run: Run) -> tuple[PostgresServer, str]:
@@ -544,6 +615,8 @@ def _teardown(run: Run, guard: SignalGuard) -> None:
     engine, out = run.engine, run.out
     if engine is None:
         return
+    if run.prepare is not None:
+        run.prepare.stop(INTERRUPT_GRACE)
     if run.background is not None:
         run.background.close()
     with out.step("cleanup") as note:
@@ -627,12 +700,22 @@ def _report(run: Run, exit_code: int) -> None:
                     "ready_at": round(run.postgres_times[1], 3) if run.postgres_times else None,
                 },
                 "services": [entry.record() for entry in run.services.values()],
+                "prepare": _prepare_record(run),
             },
             exit_code=exit_code,
         )
         json_report.write(run.options.json, doc)
         run.out.detail(f"JSON report: {run.options.json}")
     _github_report(run, wall)
+
+
+def _prepare_record(run: Run) -> dict[str, object] | None:
+    from hodei_e2e.report.json import suite_record
+
+    if run.prepare_result is not None:
+        return suite_record(run.prepare_result)
+    failed = [r for r in run.results if r.name == PREPARE_STEP and run.prepare is not None]
+    return suite_record(failed[0]) if failed else None
 
 
 def _github_report(run: Run, wall: float) -> None:

@@ -81,7 +81,7 @@ class Board:
         with self._lock:
             self._state[result.name] = (result.status.value, result.duration, result.reason)
         if self._live is None:
-            self.out.print(_line(result), style=STYLE[result.status])
+            self.out.print(result_line(result), style=STYLE[result.status])
 
     def _table(self) -> Table:
         from rich.table import Table
@@ -101,7 +101,7 @@ class Board:
         return table
 
 
-def _line(result: SuiteResult) -> str:
+def result_line(result: SuiteResult) -> str:
     counts = f", {result.counts}" if result.counts else ""
     reason = f" ({result.reason})" if result.reason else ""
     mark, status = MARK[result.status], result.status.value

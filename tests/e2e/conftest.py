@@ -180,6 +180,7 @@ class Cli:
         requires: list[str] | None = None,
         project: str | None = None,
         name: str = "e2e.yaml",
+        prepare: Any = None,
     ) -> WrittenConfig:
         project = project or f"t{secrets.token_hex(4)}"
         doc: dict[str, Any] = {"version": 1, "project": project}
@@ -195,6 +196,8 @@ class Cli:
         }
         if env:
             doc["env"] = dict(env)
+        if prepare is not None:
+            doc["prepare"] = prepare
         doc["suites"] = dict(suites)
         doc["defaults"] = {"jobs": 2, "timeout": "1m", **(defaults or {})}
         directory.mkdir(parents=True, exist_ok=True)
