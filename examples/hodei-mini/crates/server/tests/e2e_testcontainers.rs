@@ -6,16 +6,24 @@
 
 mod common;
 
-use common::{DockerProvider, env};
+use common::{DockerProvider, env, run_label};
 use testcontainers::core::ExecCommand;
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
 use tokio::sync::OnceCell;
 
 fn busybox() -> GenericImage {
     let reference = env("HODEI_MINI_BUSYBOX_IMAGE").unwrap_or_else(|| "hodei-e2e.local/busybox:latest".into());
     let (name, tag) = reference.rsplit_once(':').unwrap_or((&reference, "latest"));
     GenericImage::new(name, tag)
+}
+
+fn sleeper() -> ContainerRequest<GenericImage> {
+    let request = busybox().with_cmd(["sleep", "600"]);
+    match run_label() {
+        Some((key, value)) => request.with_label(key, value),
+        None => request,
+    }
 }
 
 static SHARED: OnceCell<ContainerAsync<GenericImage>> = OnceCell::const_new();
@@ -25,7 +33,7 @@ static SHARED: OnceCell<ContainerAsync<GenericImage>> = OnceCell::const_new();
 async fn a_static_container_outlives_the_test() {
     let container = SHARED
         .get_or_init(|| async {
-            busybox().with_cmd(["sleep", "600"]).start().await.expect("start busybox")
+            sleeper().start().await.expect("start busybox")
         })
         .await;
     let state = DockerProvider::from_env().docker().inspect_container(container.id(), None).await.unwrap();
@@ -35,7 +43,7 @@ async fn a_static_container_outlives_the_test() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Docker: run through hodei-e2e"]
 async fn a_scoped_container_is_removed_when_dropped() {
-    let container = busybox().with_cmd(["sleep", "600"]).start().await.expect("start busybox");
+    let container = sleeper().start().await.expect("start busybox");
     let mut result = container.exec(ExecCommand::new(["echo", "inside"])).await.unwrap();
     let output = result.stdout_to_vec().await.unwrap();
     assert_eq!(String::from_utf8_lossy(&output).trim(), "inside");

@@ -18,6 +18,12 @@ pub fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 
+/// `io.hodei.e2e.run-id=$HODEI_E2E_RUN_ID` for what a test creates: the run that started the
+/// suite then removes it, even while other runs share the engine.
+pub fn run_label() -> Option<(String, String)> {
+    env("HODEI_E2E_RUN_ID").map(|run_id| ("io.hodei.e2e.run-id".to_string(), run_id))
+}
+
 /// Names from an atomic counter: tests of one binary run in parallel threads, and hodei-e2e
 /// gives every suite its own database name to start from, so names never collide.
 static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
@@ -79,10 +85,11 @@ impl DockerProvider {
     /// host, which containers reach as HODEI_SERVER_HOST.
     pub async fn provision(&self, worker_id: &str, port: u16) -> String {
         let host = env("HODEI_SERVER_HOST").unwrap_or_else(|| "host.docker.internal".into());
-        let labels = HashMap::from([
+        let mut labels = HashMap::from([
             ("hodei.managed".to_string(), "true".to_string()),
             ("hodei.worker.id".to_string(), worker_id.to_string()),
         ]);
+        labels.extend(run_label());
         let config = Config {
             image: Some(self.image.clone()),
             env: Some(vec![
