@@ -2,22 +2,26 @@
 
 It runs in the background while Postgres, the services and the worker image come up, through the
 suite runner (its process group, timeout, log file and stop are a suite's), as one step named
-`prepare` whose commands run in order, each announced in its log. Without `needs` the step gets
-the caller's environment only: it runs before the databases exist. With `needs` it waits for the
-run's environment contract and gets the suites' variables, with a database of its own.
+`prepare` whose commands run in order, each announced in its log. Without `needs` it runs before
+the databases exist and gets the caller's environment plus the top-level `env:` values that use
+no `{template}` (e.g. `CARGO_TARGET_DIR`; a template names what exists only later). With `needs`
+it waits for the run's environment contract and gets the suites' variables, with a database of
+its own.
 """
 
 from __future__ import annotations
 
 import shlex
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 from hodei_e2e.config import PREPARE_STEP, Config, PrepareConfig, SuiteConfig
 from hodei_e2e.console import Output
+from hodei_e2e.environment import render
+from hodei_e2e.errors import ConfigError
 from hodei_e2e.report.console import STYLE, result_line
 from hodei_e2e.results import Status, SuiteResult
 from hodei_e2e.suites import Prepared, SkipSuite, SuiteRunner
@@ -72,6 +76,7 @@ class PrepareStep:
             default_timeout=config.defaults.timeout,
             on_group=on_group,
         )
+        self.static_env = _static_env(config.env)
         self.contract: Future[tuple[Contract, Release]] = Future()
         self._stopped = threading.Event()
         self._on_finished = on_finished
@@ -97,7 +102,7 @@ class PrepareStep:
 
     def prepare(self, suite: SuiteConfig) -> Prepared:
         if not suite.needs:
-            return Prepared(env={})
+            return Prepared(env=self.static_env)
         while not self._stopped.is_set():
             try:
                 contract, _release = self.contract.result(timeout=0.1)
@@ -120,6 +125,17 @@ class PrepareStep:
     def finished(self, result: SuiteResult) -> None:
         self.out.print(result_line(result), style=STYLE[result.status])
         self._on_finished(result)
+
+
+def _static_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The values of `env:` that need no fact of the run."""
+    static = {}
+    for key, value in env.items():
+        try:
+            static[key] = render(value, {}, f"env.{key}")
+        except ConfigError:
+            continue  # names a run fact ({database_url}, ...): only suites get it
+    return static
 
 
 def not_started(suites: list[SuiteConfig]) -> list[SuiteResult]:

@@ -38,6 +38,36 @@ class TestCounts:
 
 
 @dataclass(frozen=True)
+class TestResult:
+    """One test of a suite, as its runner reported it (libtest, pytest, a JUnit file)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    name: str  # the test's path: `tests::unit_passes`, `src/lib.rs - answer (line 5)`
+    status: Status  # PASSED, FAILED or SKIPPED
+    binary: str = ""  # the test binary (`e2e_math`), or the file of a pytest test
+    message: str = ""  # a failure's first lines, or why it was skipped
+    file: str | None = None  # relative to the repository root
+    line: int | None = None
+    output: str = ""  # its own output block
+
+    @property
+    def path(self) -> str:
+        """`binary::name`, as the summary and the annotations name it."""
+        return f"{self.binary}::{self.name}" if self.binary else self.name
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """Why a suite failed without a failing test, when its output says: the compiler's first
+    error and where it points."""
+
+    message: str
+    file: str | None = None  # relative to the repository root once located
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class SuiteResult:
     name: str
     status: Status
@@ -51,6 +81,12 @@ class SuiteResult:
     counts: TestCounts | None = None
     attempts: int = 1
     workers: tuple[str, ...] = field(default_factory=tuple)
+    tests: tuple[TestResult, ...] = ()  # per test, when the output said (libtest, pytest -rA)
+    diagnostic: Diagnostic | None = None
+
+    @property
+    def failed_tests(self) -> tuple[TestResult, ...]:
+        return tuple(test for test in self.tests if test.status is Status.FAILED)
 
 
 _LIBTEST = re.compile(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored")

@@ -23,6 +23,7 @@ from hodei_e2e.config import SuiteConfig
 from hodei_e2e.masking import masker
 from hodei_e2e.processes import killpg, terminate_group
 from hodei_e2e.results import Status, SuiteResult, parse_counts
+from hodei_e2e.runner_output import OutputParser
 
 TAIL_LINES = 200
 INTERRUPTED = "the run was interrupted"
@@ -95,6 +96,7 @@ class _Attempt:
     stopped: bool = False
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     summary_lines: list[str] = field(default_factory=list)
+    parser: OutputParser = field(default_factory=OutputParser)  # per-test results
 
 
 class SuiteRunner:
@@ -285,6 +287,7 @@ class SuiteRunner:
                 log.write(line + "\n")
                 log.flush()
                 outcome.tail.append(line)
+                outcome.parser.feed(line)
                 if "test result:" in line or line.startswith("="):
                     outcome.summary_lines.append(line)
                 self.hooks.output(suite, line)
@@ -313,10 +316,13 @@ def _result(
     timeout: float,
 ) -> SuiteResult:
     code = outcome.exit_code
+    parsed = outcome.parser.finish(suite.workdir)
     if outcome.stopped and code != 0:
         status, reason = Status.INTERRUPTED, INTERRUPTED
     elif outcome.timed_out:
         status, reason = Status.TIMEOUT, f"timed out after {timeout:g}s"
+        if parsed.running:
+            reason += f"; still running: {', '.join(parsed.running)}"
     elif code == 0:
         status, reason = Status.PASSED, ""
     else:
@@ -331,6 +337,8 @@ def _result(
         tail=tuple(outcome.tail),
         counts=parse_counts(outcome.summary_lines),
         attempts=attempt,
+        tests=parsed.tests,
+        diagnostic=parsed.diagnostic,
     )
 
 

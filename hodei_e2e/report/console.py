@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 FAILURE_TAIL = 40
+TEST_OUTPUT_LINES = 15  # of each failing test's own output, in the summary
 STYLE = {
     Status.PASSED: "green",
     Status.FAILED: "red",
@@ -109,17 +110,50 @@ def result_line(result: SuiteResult) -> str:
     return f"{mark} {result.name} {status}{took}{counts}{reason}"
 
 
+def test_location(file: str | None, line: int | None) -> str:
+    return f" ({file}:{line})" if file and line else (f" ({file})" if file else "")
+
+
+def _print_failed_tests(out: Output, result: SuiteResult) -> None:
+    failed = result.failed_tests
+    out.print(
+        f"── {result.name}: {len(failed)} failing test(s) ({result.log_path}) ──",
+        style="bold",
+        min_verbosity=-1,
+    )
+    for test in failed:
+        first = test.message.splitlines()[0] if test.message else "failed"
+        where = test_location(test.file, test.line)
+        out.print(f"✗ {result.name}: {test.path}{where}: {first}", style="red", min_verbosity=-1)
+        lines = test.output.splitlines()
+        if lines:
+            shown = lines[-TEST_OUTPUT_LINES:]
+            more = (
+                f"    … {len(lines) - len(shown)} earlier line(s)\n"
+                if len(shown) < len(lines)
+                else ""
+            )
+            out.print(more + "\n".join("    " + line for line in shown), min_verbosity=-1)
+
+
 def print_summary(out: Output, results: Sequence[SuiteResult], wall: float) -> None:
     from rich.table import Table
 
     for result in results:
-        if result.status in (Status.FAILED, Status.TIMEOUT, Status.ERROR) and result.tail:
+        if result.status not in (Status.FAILED, Status.TIMEOUT, Status.ERROR):
+            continue
+        if result.failed_tests:
+            _print_failed_tests(out, result)
+        elif result.tail:
             out.print(
                 f"── {result.name}: last {FAILURE_TAIL} lines ({result.log_path}) ──",
                 style="bold",
                 min_verbosity=-1,
             )
             out.print("\n".join(result.tail[-FAILURE_TAIL:]), min_verbosity=-1)
+        if result.diagnostic is not None and result.diagnostic.file and not result.failed_tests:
+            where = test_location(result.diagnostic.file, result.diagnostic.line)
+            out.print(f"error: {result.diagnostic.message}{where}", style="red", min_verbosity=-1)
     table = Table(title=None, show_lines=False)
     for column in ("suite", "status", "duration", "tests", "database", "reason"):
         table.add_column(column, overflow="fold")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from hodei_e2e.masking import masker
-from hodei_e2e.results import Status, SuiteResult
+from hodei_e2e.results import Status, SuiteResult, TestResult
 
 MAX_ERROR_ANNOTATIONS = 10  # GitHub keeps 10 error annotations per step
 ANNOTATION_TAIL_LINES = 20
@@ -157,17 +157,30 @@ class GitHubReporter:
     # -- annotations -------------------------------------------------------------------------------
 
     def annotations(self, results: Sequence[SuiteResult]) -> list[str]:
-        """An `::error` line per failed, timed-out or errored suite (at most 10), then one
-        `::warning` saying how many more failed."""
-        failed = [r for r in results if r.status in FAILED]
-        lines = [_annotation(r) for r in failed[:MAX_ERROR_ANNOTATIONS]]
-        rest = failed[MAX_ERROR_ANNOTATIONS:]
+        """An `::error` line per failing test at its file and line, or per failed, timed-out or
+        errored suite without one (at most 10 in all), then one `::warning` saying how many
+        more failed."""
+        failed: list[tuple[str, str]] = []  # (what failed, its annotation)
+        for result in results:
+            if result.status not in FAILED:
+                continue
+            if result.failed_tests:
+                failed.extend(
+                    (f"{result.name}: {test.path}", _test_annotation(result, test))
+                    for test in result.failed_tests
+                )
+            else:
+                failed.append((result.name, _annotation(result)))
+        lines = [line for _name, line in failed[:MAX_ERROR_ANNOTATIONS]]
+        rest = [name for name, _line in failed[MAX_ERROR_ANNOTATIONS:]]
         if rest:
-            names = ", ".join(r.name for r in rest[:20]) + (", ..." if len(rest) > 20 else "")
+            names = ", ".join(rest[:20]) + (", ..." if len(rest) > 20 else "")
+            tests = any(r.failed_tests for r in results if r.status in FAILED)
+            kind = "failure(s)" if tests else "suite(s) failed"
             lines.append(
                 f"::warning title={escape_property('hodei-e2e: more failures')}::"
                 + escape_data(
-                    f"{len(rest)} more suite(s) failed, not annotated because GitHub keeps "
+                    f"{len(rest)} more {kind}, not annotated because GitHub keeps "
                     f"{MAX_ERROR_ANNOTATIONS} error annotations per step: {names}. "
                     "See the job summary."
                 )
@@ -188,7 +201,7 @@ class GitHubReporter:
         tail of each failure; at most `budget` bytes of UTF-8 unless the table alone is larger
         (tails are shortened or dropped to fit, never the table)."""
         head = _summary_head(results, title=title, wall=wall)
-        failures = [r for r in results if r.status in FAILED and r.tail]
+        failures = [r for r in results if r.status in FAILED and (r.tail or r.failed_tests)]
         omitted_note = (
             "\n_{n} failure tail(s) left out to stay under GitHub's 1 MiB summary limit; "
             "see the suites' logs._\n"
@@ -256,13 +269,35 @@ def _title(result: SuiteResult) -> str:
 def _annotation(result: SuiteResult) -> str:
     title = f"{result.name} {result.status.value}"
     first = result.reason or result.status.value
+    where = ""
+    diagnostic = result.diagnostic
+    if diagnostic is not None:
+        first += f": error: {diagnostic.message}"
+        where = _where(diagnostic.file, diagnostic.line)
     if result.log_path is not None:
         first += f" (log: {result.log_path})"
     tail = [plain(line) for line in result.tail[-ANNOTATION_TAIL_LINES:]]
     message = "\n".join([plain(first), *tail])
+    return _error(title, message, where)
+
+
+def _test_annotation(result: SuiteResult, test: TestResult) -> str:
+    """A failing test, at its file and line: its message, then its own output's last lines."""
+    output = [plain(line) for line in test.output.splitlines()[-ANNOTATION_TAIL_LINES:]]
+    message = "\n".join([plain(test.message or "failed"), *output])
+    return _error(f"{result.name}: {test.path}", message, _where(test.file, test.line))
+
+
+def _where(file: str | None, line: int | None) -> str:
+    if not file:
+        return ""
+    return f"file={escape_property(file)}," + (f"line={line}," if line else "")
+
+
+def _error(title: str, message: str, where: str) -> str:
     if len(message) > ANNOTATION_MAX_CHARS:
         message = "…" + message[-(ANNOTATION_MAX_CHARS - 1) :]
-    return f"::error title={escape_property(plain(title))}::{escape_data(message)}"
+    return f"::error {where}title={escape_property(plain(title))}::{escape_data(message)}"
 
 
 def _output(key: str, value: str) -> str:
@@ -307,8 +342,11 @@ def _summary_head(results: Sequence[SuiteResult], *, title: str, wall: float) ->
 
 def _tail_block(result: SuiteResult, limit: int) -> str:
     """The last lines of a failure in a collapsed block, shortened to `limit` bytes; "" when not
-    even one line fits."""
-    lines = [_cap(plain(line)) for line in result.tail[-SUMMARY_TAIL_LINES:]]
+    even one line fits. A suite whose tests failed shows each failing test and its own output
+    instead."""
+    tests = result.failed_tests
+    source = _failed_test_lines(result) if tests else result.tail[-SUMMARY_TAIL_LINES:]
+    lines = [_cap(plain(line)) for line in source]
     fence = _fence(lines)
 
     def render(kept: Sequence[str]) -> str:
@@ -316,7 +354,11 @@ def _tail_block(result: SuiteResult, limit: int) -> str:
         summary = (
             f"{result.name}: {result.status.value}"
             + (f" ({plain(result.reason)})" if result.reason else "")
-            + f", last {len(kept)} line(s) of the log{shortened}"
+            + (
+                f", {len(tests)} failing test(s){shortened}"
+                if tests
+                else f", last {len(kept)} line(s) of the log{shortened}"
+            )
         )
         return "\n".join(
             [
@@ -342,6 +384,15 @@ def _tail_block(result: SuiteResult, limit: int) -> str:
         return ""
     block = render(lines[start:])
     return block if _size(block) <= limit else ""
+
+
+def _failed_test_lines(result: SuiteResult) -> list[str]:
+    lines: list[str] = []
+    for test in result.failed_tests:
+        where = f" ({test.file}:{test.line})" if test.file and test.line else ""
+        lines.append(f"✗ {test.path}{where}")
+        lines.extend("  " + line for line in test.output.splitlines()[-SUMMARY_TAIL_LINES:])
+    return lines
 
 
 def _fence(lines: Iterable[str]) -> str:

@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hodei_e2e.results import SuiteResult
+from hodei_e2e.results import Diagnostic, SuiteResult, TestResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `tests` lists the tests; their counts moved to `counts`
 
 
 def suite_record(result: SuiteResult) -> dict[str, Any]:
@@ -22,7 +22,7 @@ def suite_record(result: SuiteResult) -> dict[str, Any]:
         "reason": result.reason,
         "database": result.database,
         "log": str(result.log_path) if result.log_path else None,
-        "tests": (
+        "counts": (
             {
                 "passed": result.counts.passed,
                 "failed": result.counts.failed,
@@ -33,7 +33,27 @@ def suite_record(result: SuiteResult) -> dict[str, Any]:
         ),
         "attempts": result.attempts,
         "workers": list(result.workers),
+        "tests": [test_record(test) for test in result.tests],
+        "diagnostic": _diagnostic(result.diagnostic),
     }
+
+
+def test_record(test: TestResult) -> dict[str, Any]:
+    return {
+        "binary": test.binary,
+        "name": test.name,
+        "status": test.status.value,
+        "message": test.message,
+        "file": test.file,
+        "line": test.line,
+        "output": test.output,
+    }
+
+
+def _diagnostic(diagnostic: Diagnostic | None) -> dict[str, Any] | None:
+    if diagnostic is None:
+        return None
+    return {"message": diagnostic.message, "file": diagnostic.file, "line": diagnostic.line}
 
 
 def document(

@@ -9,9 +9,17 @@ ones too. Its constraints shape this module:
   `id` (0, 1, ...), `hostname`, `timestamp` (UTC, no zone), `tests`, `failures`, `errors`,
   `skipped` and `time` (seconds), then `<properties>`, its `<testcase>`s, `<system-out>` and
   `<system-err>`, in that order and all present;
-- a `<testcase>` has exactly `name`, `classname` and `time`, and at most one of `<failure>`,
+- a `<testcase>` has `name`, `classname` and `time`, and at most one of `<failure>`,
   `<error>` (both with a `type`) or `<skipped>`; it has no output of its own, so the output of a
-  merged case moves to its suite's `<system-out>`.
+  merged case moves to its suite's `<system-out>`. One extension: `file` and `line`, where the
+  failure is (relative to the repository root), which pytest's xunit1 writes and
+  mikepenz/action-junit-report reads for its annotations.
+
+A suite whose output said what each test did (libtest's `test NAME ... ok`, pytest's `-rA`
+summary; see runner_output.py) has a `<testcase>` per test, classname `<suite>.<binary>`, a
+failure's body its own output block. GitHub's reporters ignore a `<failure>` on a `<testsuite>`,
+so a suite that failed without a failing test (a build error, a crash, a timeout) gets one
+synthetic case that says why.
 
 A suite that writes its own JUnit file (`junit:` in its config) has that file's test cases
 merged under its `<testsuite>`, nested `<testsuite>`s flattened (nextest, pytest). The exit code
@@ -35,7 +43,7 @@ from pathlib import Path
 from hodei_e2e.config import SuiteConfig
 from hodei_e2e.masking import masker
 from hodei_e2e.report.github import strip_ansi
-from hodei_e2e.results import Status, SuiteResult
+from hodei_e2e.results import Status, SuiteResult, TestResult
 
 SYSTEM_OUT_LINES = 200
 FAILURE_LINES = 40
@@ -86,6 +94,8 @@ class Case:
     type: str | None = None
     text: str = ""
     output: str = ""  # the case's own system-out/system-err, moved to the suite's <system-out>
+    file: str | None = None  # relative to the repository root
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -216,8 +226,13 @@ def build(
     for index, result in enumerate(results):
         path = reports.get(result.name)
         report = _suite_report(result, path)
-        cases = list(report.cases) if report.problem is None else [_synthetic(result, project)]
         if report.problem is None:
+            cases = list(report.cases)
+        elif result.tests:
+            cases = [_test_case(result, test) for test in result.tests]
+        else:
+            cases = [_synthetic(result, project)]
+        if report.problem is None or result.tests:
             extra = _reconcile(result, project, cases)
             if extra is not None:
                 cases.append(extra)
@@ -257,6 +272,43 @@ def _suite_report(result: SuiteResult, path: Path | None) -> SuiteReport:
     return read_suite_report(path, not_before=result.started)
 
 
+def _test_case(result: SuiteResult, test: TestResult) -> Case:
+    """One test the suite's output reported."""
+    classname = f"{result.name}.{test.binary}" if test.binary else result.name
+    if test.status is Status.FAILED:
+        return Case(
+            name=test.name,
+            classname=classname,
+            time=0.0,
+            outcome="failure",
+            message=test.message or "failed",
+            type="panic" if test.file else "failed",
+            text=test.output or test.message,
+            file=test.file,
+            line=test.line,
+        )
+    skipped = test.status is Status.SKIPPED
+    return Case(
+        name=test.name,
+        classname=classname,
+        time=0.0,
+        outcome="skipped" if skipped else "passed",
+        message=(test.message or None) if skipped else None,
+        file=test.file,
+        line=test.line,
+    )
+
+
+def _why(result: SuiteResult) -> tuple[str, str | None, int | None]:
+    """A failed suite's message, with the compiler's first error when there was one, and where
+    that error is."""
+    message = result.reason or result.status.value
+    diagnostic = result.diagnostic
+    if diagnostic is None:
+        return message, None, None
+    return f"{message}: error: {diagnostic.message}", diagnostic.file, diagnostic.line
+
+
 def _synthetic(result: SuiteResult, project: str) -> Case:
     """The suite as one test case, its status from the exit code."""
     outcome = {
@@ -266,14 +318,17 @@ def _synthetic(result: SuiteResult, project: str) -> Case:
         Status.INTERRUPTED: "error",
         Status.SKIPPED: "skipped",
     }.get(result.status, "passed")
+    message, file, line = _why(result) if outcome == "failure" else (result.reason, None, None)
     return Case(
         name=result.name,
         classname=f"{project}.{result.name}",
         time=result.duration,
         outcome=outcome,
-        message=result.reason or result.status.value,
+        message=message or result.status.value,
         type=result.status.value if outcome in ("failure", "error") else None,
         text="\n".join(result.tail[-FAILURE_LINES:]) if outcome == "failure" else "",
+        file=file,
+        line=line,
     )
 
 
@@ -288,14 +343,17 @@ def _reconcile(result: SuiteResult, project: str, cases: Sequence[Case]) -> Case
     if wanted is None or any(c.outcome in wanted for c in cases):
         return None
     outcome = "error" if result.status in (Status.ERROR, Status.INTERRUPTED) else "failure"
+    message, file, line = _why(result)
     return Case(
         name=f"{result.name} (exit status)",
         classname=f"{project}.{result.name}",
         time=0.0,
         outcome=outcome,
-        message=result.reason or result.status.value,
+        message=message,
         type=result.status.value,
         text="\n".join(result.tail[-FAILURE_LINES:]),
+        file=file,
+        line=line,
     )
 
 
@@ -327,6 +385,10 @@ def _case_element(suite: ET.Element, case: Case) -> None:
         classname=_clean(case.classname),
         time=_seconds(case.time),
     )
+    if case.file:
+        element.set("file", _clean(case.file))
+        if case.line:
+            element.set("line", str(case.line))
     if case.outcome in ("failure", "error"):
         child = ET.SubElement(element, case.outcome, type=_clean(case.type or case.outcome))
         if case.message is not None:

@@ -280,7 +280,7 @@ def test_demo_cache_suite_uses_postgres_and_redis(
         assert result.code == 0, result.explain()
         cache = by_name(report["suites"])["cache"]
         assert cache["status"] == "passed"
-        assert cache["tests"] == {"passed": 3, "failed": 0, "skipped": 0}
+        assert cache["counts"] == {"passed": 3, "failed": 0, "skipped": 0}
         assert [s["name"] for s in report["services"]] == ["redis"]
     finally:
         if report.get("logs"):

@@ -108,9 +108,9 @@ def test_json_document_has_the_run_its_exit_code_and_every_suite(tmp_path: Path)
         "exit_code": 0,
         "database": "e2e_x_1_api",
         "log": str(tmp_path / "api.log"),
-        "tests": {"passed": 4, "failed": 0, "skipped": 1},
+        "counts": {"passed": 4, "failed": 0, "skipped": 1},
     }
-    assert (slow["status"], slow["reason"], slow["attempts"], slow["tests"], slow["log"]) == (
+    assert (slow["status"], slow["reason"], slow["attempts"], slow["counts"], slow["log"]) == (
         "timeout",
         "timed out after 2s",
         2,
