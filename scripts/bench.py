@@ -681,7 +681,12 @@ class Bench:
 
         env = {k: v for k, v in self.env.items() if k != "NO_COLOR"} | {"NO_COLOR": "1"}
         samples, notes = rust_scenario(
-            self.tmp, self.hodei, env, self.pg_image, warm_repeat=1 if self.args.quick else 2
+            self.tmp,
+            self.hodei,
+            env,
+            self.pg_image,
+            warm_repeat=1 if self.args.quick else 2,
+            dev_worker=not self.args.quick,
         )
         labels = {
             "tool cold": "hodei-e2e run, cold target dir (wall)",

@@ -229,10 +229,17 @@ class Sides:
 
 
 def rust_scenario(
-    tmp: Path, hodei: str, env: Mapping[str, str], pg_image: str, *, warm_repeat: int
+    tmp: Path,
+    hodei: str,
+    env: Mapping[str, str],
+    pg_image: str,
+    *,
+    warm_repeat: int,
+    dev_worker: bool = True,
 ) -> tuple[dict[str, list[Measured]], list[str]]:
     """Cold (one sample each: a cold build is minutes) and warm (`warm_repeat` each) samples of
-    both sides, interleaved, and notes."""
+    both sides, interleaved, and notes. `dev_worker`: also the seed with the worker compiled in
+    the dev profile, cold (another cold build)."""
     if shutil.which("cargo") is None:
         raise StepFailed("cargo is not on PATH")
     sides = Sides(tmp / "rust", hodei, dict(env), pg_image)
@@ -246,8 +253,9 @@ def rust_scenario(
     try:
         sides.empty_targets()
         samples["tool cold"].append(sides.tool())
-        samples["seed cold, dev worker"].append(sides.seed(release=False))
-        shutil.rmtree(sides.seed_target)  # cold again; the warm samples follow this sequence
+        if dev_worker:
+            samples["seed cold, dev worker"].append(sides.seed(release=False))
+            shutil.rmtree(sides.seed_target)  # cold again; the warm samples follow this sequence
         samples["seed cold"].append(sides.seed())
         for _ in range(warm_repeat):
             samples["tool warm"].append(sides.tool())

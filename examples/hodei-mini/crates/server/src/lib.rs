@@ -18,8 +18,14 @@ use tokio_postgres::{Client, NoTls};
 /// The schema, in the order it is applied. hodei-e2e applies the same files (`migrations/`)
 /// into its template database; [`Store::migrate`] is for a database that is not a copy of it.
 pub const MIGRATIONS: &[(&str, &str)] = &[
-    ("0001_create_jobs.sql", include_str!("../migrations/0001_create_jobs.sql")),
-    ("0002_create_job_logs.sql", include_str!("../migrations/0002_create_job_logs.sql")),
+    (
+        "0001_create_jobs.sql",
+        include_str!("../migrations/0001_create_jobs.sql"),
+    ),
+    (
+        "0002_create_job_logs.sql",
+        include_str!("../migrations/0002_create_job_logs.sql"),
+    ),
 ];
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -99,13 +105,20 @@ impl Store {
     }
 
     pub async fn count_jobs(&self) -> Result<i64, Error> {
-        Ok(self.client.query_one("SELECT count(*) FROM jobs", &[]).await?.get(0))
+        Ok(self
+            .client
+            .query_one("SELECT count(*) FROM jobs", &[])
+            .await?
+            .get(0))
     }
 
     pub async fn logs(&self, job_id: i64) -> Result<Vec<String>, Error> {
         let rows = self
             .client
-            .query("SELECT line FROM job_logs WHERE job_id = $1 ORDER BY seq", &[&job_id])
+            .query(
+                "SELECT line FROM job_logs WHERE job_id = $1 ORDER BY seq",
+                &[&job_id],
+            )
             .await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
@@ -137,7 +150,11 @@ impl Store {
     }
 
     async fn finish(&self, job_id: i64, exit_code: i32) -> Result<(), Error> {
-        let status = if exit_code == 0 { "succeeded" } else { "failed" };
+        let status = if exit_code == 0 {
+            "succeeded"
+        } else {
+            "failed"
+        };
         self.client
             .execute(
                 "UPDATE jobs SET status = $2, exit_code = $3, finished_at = now() WHERE id = $1",
@@ -186,20 +203,31 @@ async fn handle_worker(
 ) -> Result<(), Error> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
-    let hello = lines.next_line().await?.ok_or("worker closed before HELLO")?;
-    let worker_id = hello.strip_prefix("HELLO ").ok_or("expected HELLO")?.to_owned();
+    let hello = lines
+        .next_line()
+        .await?
+        .ok_or("worker closed before HELLO")?;
+    let worker_id = hello
+        .strip_prefix("HELLO ")
+        .ok_or("expected HELLO")?
+        .to_owned();
     let Some((job_id, command)) = store.claim(&worker_id).await? else {
         write.write_all(b"NONE\n").await?;
         return Ok(());
     };
     let _ = events.send(Event::Claimed { job_id, worker_id });
-    write.write_all(format!("JOB {job_id} {command}\n").as_bytes()).await?;
+    write
+        .write_all(format!("JOB {job_id} {command}\n").as_bytes())
+        .await?;
     let mut seq = 0;
     while let Some(message) = lines.next_line().await? {
         if let Some(line) = message.strip_prefix("LOG ") {
             seq += 1;
             store.append_log(job_id, seq, line).await?;
-            let _ = events.send(Event::Log { job_id, line: line.to_owned() });
+            let _ = events.send(Event::Log {
+                job_id,
+                line: line.to_owned(),
+            });
         } else if let Some(code) = message.strip_prefix("EXIT ") {
             let exit_code: i32 = code.trim().parse()?;
             store.finish(job_id, exit_code).await?;
@@ -208,6 +236,9 @@ async fn handle_worker(
         }
     }
     store.finish(job_id, -1).await?; // the worker went away mid-job
-    let _ = events.send(Event::Finished { job_id, exit_code: -1 });
+    let _ = events.send(Event::Finished {
+        job_id,
+        exit_code: -1,
+    });
     Ok(())
 }

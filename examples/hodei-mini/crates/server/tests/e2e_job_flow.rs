@@ -11,8 +11,16 @@ use common::{env, test_database};
 async fn isolation_probe() {
     let db = test_database().await;
     println!("database: {}", db.name);
-    db.store.enqueue("isolation-probe", "true").await.expect("a unique name in a fresh database");
-    assert_eq!(db.store.count_jobs().await.unwrap(), 1, "{} holds only this test's job", db.name);
+    db.store
+        .enqueue("isolation-probe", "true")
+        .await
+        .expect("a unique name in a fresh database");
+    assert_eq!(
+        db.store.count_jobs().await.unwrap(),
+        1,
+        "{} holds only this test's job",
+        db.name
+    );
 }
 
 #[tokio::test]
@@ -41,6 +49,10 @@ async fn the_template_holds_the_schema() {
 #[ignore = "fails when HODEI_MINI_FAIL is set"]
 fn the_answer_is_42() {
     let answer = 6 * 7;
-    let expected = if env("HODEI_MINI_FAIL").is_some() { 43 } else { 42 };
+    let expected = if env("HODEI_MINI_FAIL").is_some() {
+        43
+    } else {
+        42
+    };
     assert_eq!(answer, expected, "the answer is off by one");
 }

@@ -13,7 +13,8 @@ use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
 use tokio::sync::OnceCell;
 
 fn busybox() -> GenericImage {
-    let reference = env("HODEI_MINI_BUSYBOX_IMAGE").unwrap_or_else(|| "hodei-e2e.local/busybox:latest".into());
+    let reference =
+        env("HODEI_MINI_BUSYBOX_IMAGE").unwrap_or_else(|| "hodei-e2e.local/busybox:latest".into());
     let (name, tag) = reference.rsplit_once(':').unwrap_or((&reference, "latest"));
     GenericImage::new(name, tag)
 }
@@ -32,11 +33,13 @@ static SHARED: OnceCell<ContainerAsync<GenericImage>> = OnceCell::const_new();
 #[ignore = "needs Docker: run through hodei-e2e"]
 async fn a_static_container_outlives_the_test() {
     let container = SHARED
-        .get_or_init(|| async {
-            sleeper().start().await.expect("start busybox")
-        })
+        .get_or_init(|| async { sleeper().start().await.expect("start busybox") })
         .await;
-    let state = DockerProvider::from_env().docker().inspect_container(container.id(), None).await.unwrap();
+    let state = DockerProvider::from_env()
+        .docker()
+        .inspect_container(container.id(), None)
+        .await
+        .unwrap();
     assert_eq!(state.state.and_then(|s| s.running), Some(true));
 }
 
@@ -44,11 +47,17 @@ async fn a_static_container_outlives_the_test() {
 #[ignore = "needs Docker: run through hodei-e2e"]
 async fn a_scoped_container_is_removed_when_dropped() {
     let container = sleeper().start().await.expect("start busybox");
-    let mut result = container.exec(ExecCommand::new(["echo", "inside"])).await.unwrap();
+    let mut result = container
+        .exec(ExecCommand::new(["echo", "inside"]))
+        .await
+        .unwrap();
     let output = result.stdout_to_vec().await.unwrap();
     assert_eq!(String::from_utf8_lossy(&output).trim(), "inside");
     let id = container.id().to_string();
     container.rm().await.unwrap();
-    let gone = DockerProvider::from_env().docker().inspect_container(&id, None).await;
+    let gone = DockerProvider::from_env()
+        .docker()
+        .inspect_container(&id, None)
+        .await;
     assert!(gone.is_err(), "container {id} is still there");
 }

@@ -28,9 +28,14 @@ async fn run() -> Result<(), Error> {
     let stream = connect(&addr).await?;
     println!("worker {worker_id}: connected to {addr}");
     let (read, mut write) = stream.into_split();
-    write.write_all(format!("HELLO {worker_id}\n").as_bytes()).await?;
+    write
+        .write_all(format!("HELLO {worker_id}\n").as_bytes())
+        .await?;
     let mut replies = BufReader::new(read).lines();
-    let reply = replies.next_line().await?.ok_or("server closed the connection")?;
+    let reply = replies
+        .next_line()
+        .await?
+        .ok_or("server closed the connection")?;
     let Some(job) = reply.strip_prefix("JOB ") else {
         println!("worker {worker_id}: no job");
         return Ok(());
@@ -66,5 +71,9 @@ async fn connect(addr: &str) -> Result<TcpStream, Error> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Err(format!("cannot reach the server at {addr}: {}", last.map_or_else(String::new, |e| e.to_string())).into())
+    Err(format!(
+        "cannot reach the server at {addr}: {}",
+        last.map_or_else(String::new, |e| e.to_string())
+    )
+    .into())
 }

@@ -46,20 +46,31 @@ pub async fn test_database() -> TestDatabase {
     let suffix = format!("_t{n}");
     let name = format!("{}{suffix}", &base[..base.len().min(63 - suffix.len())]);
 
-    let admin = Store::connect(&admin_url).await.expect("connect to the admin database");
+    let admin = Store::connect(&admin_url)
+        .await
+        .expect("connect to the admin database");
     let template = env("HODEI_E2E_TEMPLATE_DATABASE");
     let sql = match &template {
         Some(template) => format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""),
         None => format!("CREATE DATABASE \"{name}\""),
     };
-    admin.execute(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    admin
+        .execute(&sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 
     let url = with_database(&admin_url, &name);
-    let store = Store::connect(&url).await.expect("connect to the test database");
+    let store = Store::connect(&url)
+        .await
+        .expect("connect to the test database");
     if template.is_none() {
         store.migrate().await.expect("apply the migrations");
     }
-    TestDatabase { name, url, store: Arc::new(store) }
+    TestDatabase {
+        name,
+        url,
+        store: Arc::new(store),
+    }
 }
 
 fn with_database(url: &str, name: &str) -> String {
@@ -117,7 +128,12 @@ impl DockerProvider {
 
     /// The container's output until it exits, streamed as the worker writes it.
     pub async fn follow_logs(&self, id: &str) -> Vec<String> {
-        let options = LogsOptions::<String> { follow: true, stdout: true, stderr: true, ..Default::default() };
+        let options = LogsOptions::<String> {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
         let mut stream = self.docker.logs(id, Some(options));
         let mut lines = Vec::new();
         while let Some(chunk) = stream.next().await {
@@ -131,8 +147,14 @@ impl DockerProvider {
     }
 
     pub async fn destroy(&self, id: &str) {
-        let options = RemoveContainerOptions { force: true, ..Default::default() };
-        self.docker.remove_container(id, Some(options)).await.expect("remove the worker");
+        let options = RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        self.docker
+            .remove_container(id, Some(options))
+            .await
+            .expect("remove the worker");
     }
 
     pub fn docker(&self) -> &Docker {
@@ -155,7 +177,10 @@ pub async fn follow_job(
             .expect("the server's event stream");
         match event {
             Event::Log { job_id: id, line } if id == job_id => logs.push(line),
-            Event::Finished { job_id: id, exit_code } if id == job_id => return (logs, exit_code),
+            Event::Finished {
+                job_id: id,
+                exit_code,
+            } if id == job_id => return (logs, exit_code),
             _ => {}
         }
     }
