@@ -88,9 +88,10 @@ def docker(*args: str) -> str:
 
 
 def remove_labelled(*labels: str) -> None:
+    """Best effort: another run's sweep may be removing the same exited containers."""
     filters = [arg for label in labels for arg in ("--filter", f"label={label}")]
     if ids := docker("ps", "-aq", *filters).split():
-        docker("rm", "-f", *ids)
+        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120, check=False)
 
 
 def copy_example(target: Path, *, project: str, tag: str) -> Path:
