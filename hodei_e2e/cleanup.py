@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from hodei_e2e.config import Config
     from hodei_e2e.console import Output
 
-Kind = Literal["container", "network", "volume", "database"]
+Kind = Literal["container", "network", "volume", "database", "process"]
 TESTCONTAINERS = "org.testcontainers"
 RUNNING = ("running", "restarting", "paused")
 
@@ -211,6 +211,7 @@ def find_orphans(engine: Engine, policy: SweepPolicy) -> list[Orphan]:
     ]
     runs = run_liveness(ours, policy)
     orphans = [o for c in candidates if (o := _container_orphan(c, policy, live, runs)) is not None]
+    orphans += process_orphans_of(policy)
     if not policy.networks_and_volumes:
         return orphans
     for network in engine.networks([f"{ident.LABEL}=true"]):
@@ -226,6 +227,17 @@ def find_orphans(engine: Engine, policy: SweepPolicy) -> list[Orphan]:
         if (reason := owner_verdict(labels, policy, created)) is not None:
             orphans.append(Orphan("volume", str(volume["Name"]), str(volume["Name"]), reason))
     return orphans
+
+
+def process_orphans_of(policy: SweepPolicy) -> list[Orphan]:
+    """Processes a dead run of this host left running (its suites' escaped descendants, a
+    migration command); the id is the pid."""
+    from hodei_e2e.process_orphans import stray_processes
+
+    return [
+        Orphan("process", str(p.pid), p.command[:80], "process of a run that is gone")
+        for p in stray_processes(policy.host())
+    ]
 
 
 def database_orphans(engine: Engine, config: Config, policy: SweepPolicy) -> list[Orphan]:
@@ -301,6 +313,15 @@ def remove(
         removed += [Removed(o, error) for (o, _), error in zip(others, errors, strict=True)]
     if config is not None:
         removed += [Removed(o, _drop(engine, config, o)) for o in orphans if o.kind == "database"]
+    strays = [o for o in orphans if o.kind == "process"]
+    if strays:
+        from hodei_e2e.processes import process_alive, terminate_processes
+
+        terminate_processes([int(o.id) for o in strays], grace=1.0)
+        removed += [
+            Removed(o, "still running after SIGKILL" if process_alive(int(o.id)) else None)
+            for o in strays
+        ]
     return removed
 
 
@@ -380,6 +401,10 @@ def sweep_command(
         )
     finally:
         engine.close()
+    if not dry_run:
+        from hodei_e2e import leases
+
+        leases.prune()
     failed = [r for r in removed if r.error]
     if as_json:
         doc = {"dry_run": dry_run, "removed": [_record(r, dry_run) for r in removed]}

@@ -212,8 +212,11 @@ def main() -> None:
     """The console script: the one place where errors become exit codes."""
     from typer.exceptions import TyperException
 
+    from hodei_e2e import signals
+
     try:
-        code = app(standalone_mode=False)
+        with signals.catching():
+            code = app(standalone_mode=False)
     except E2EError as error:
         _report_error(error)
         code = error.exit_code
@@ -231,7 +234,23 @@ def main() -> None:
         else:
             print(f"Error: {error.format_message()}", file=sys.stderr)
         code = ExitCode.USAGE
+    except Exception as error:  # noqa: BLE001 - a bug: one line and a crash log, no traceback
+        code = report_internal_error(error)
     _exit(code if isinstance(code, int) else 0)
+
+
+def report_internal_error(error: BaseException, directory: Path | None = None) -> int:
+    """`internal error: <type>: <message>` and where the traceback went; exit 70."""
+    from hodei_e2e.console import Output
+    from hodei_e2e.crash import describe, write_crash_log
+
+    path = write_crash_log(error, directory)
+    if _state["debug"]:
+        import traceback
+
+        traceback.print_exception(error)
+    Output().error(describe(error), f"the traceback is in {path}; please attach it to a bug report")
+    return ExitCode.INTERNAL
 
 
 def _exit(code: int) -> NoReturn:

@@ -75,6 +75,9 @@ class PostgresConfig:
     max_reuse: float = DEFAULT_MAX_REUSE  # seconds
     migrations: MigrationsConfig | None = None
     database_prefix: str = "e2e"
+    # The container's own environment on top of the official image's interface, e.g.
+    # POSTGRES_INITDB_ARGS: "--encoding=SQL_ASCII --locale=C".
+    environment: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,7 +172,7 @@ _PREPARE_KEYS = ("commands", "command", "timeout", "needs")
 PREPARE_STEP = "prepare"  # the step's name in the reports; no suite may take it
 _POSTGRES_KEYS = (
     "image", "user", "password", "settings", "tmpfs", "startup_timeout", "reuse", "max_reuse",
-    "migrations", "database_prefix",
+    "migrations", "database_prefix", "environment",
 )  # fmt: skip
 _MIGRATIONS_KEYS = ("dir", "command", "files")
 _SERVICE_KEYS = (
@@ -308,6 +311,7 @@ def _postgres(cursor: _Cursor) -> PostgresConfig:
         max_reuse=fields.read("max_reuse", _Cursor.duration, default.max_reuse),
         migrations=fields.read("migrations", _migrations, None),
         database_prefix=fields.read("database_prefix", _database_prefix, default.database_prefix),
+        environment=fields.read("environment", _Cursor.text_map, {}),
     )
 
 

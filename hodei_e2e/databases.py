@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal
 
+from hodei_e2e import faults
 from hodei_e2e import identity as ident
 from hodei_e2e.config import Config, SuiteConfig
 from hodei_e2e.docker import ContainerInfo, Engine
@@ -85,6 +86,7 @@ class Databases:
                 future.set_exception(InfrastructureError("the run is stopping"))
                 continue
             try:
+                faults.point("precreate")
                 future.set_result(self.create(suite))
             except BaseException as error:  # noqa: BLE001 - handed to the suite that needs it
                 future.set_exception(error)
@@ -102,6 +104,10 @@ class Databases:
         finally:
             if self._ahead is not None:
                 self._ahead.release()
+
+    def stopping(self) -> None:
+        """Create nothing more (safe in a signal handler: it only sets an event)."""
+        self._stopped.set()
 
     def stop(self) -> None:
         self._stopped.set()
@@ -170,10 +176,27 @@ def dead_run_databases(server: PostgresServer, prefix: str, hostname: str) -> li
     for name, comment in server.databases(prefix).items():
         if name.startswith(f"{prefix}_tpl_"):
             continue
-        try:
-            owner = str(json.loads(comment or "{}").get("owner", ""))
-        except ValueError:
-            owner = ""
-        if ident.owner_alive({ident.OWNER: owner}, hostname) is False:
+        if _run_gone(name, prefix, comment, hostname):
             doomed.append(name)
     return doomed
+
+
+UNCOMMENTED_AGE = 3600.0  # seconds: a database without its owner comment is a dead run's after
+
+
+def _run_gone(name: str, prefix: str, comment: str, hostname: str) -> bool:
+    """Whether the run that made database `name` is gone. Its comment names the owner; a run
+    killed between CREATE DATABASE and COMMENT ON left none, and its database goes once the
+    run id in its name is an hour old. A comment of another shape is not ours to judge."""
+    if not comment:
+        run_id = ident.run_id_of_database(name, prefix)
+        started = ident.run_started(run_id) if run_id else None
+        return started is not None and time.time() - started > UNCOMMENTED_AGE
+    try:
+        record = json.loads(comment)
+    except ValueError:
+        return False
+    owner = record.get("owner") if isinstance(record, dict) else None
+    if not isinstance(owner, str):
+        return False
+    return ident.owner_alive({ident.OWNER: owner}, hostname) is False

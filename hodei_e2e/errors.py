@@ -15,6 +15,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     PREREQUISITE = 3
     INFRASTRUCTURE = 4
+    INTERNAL = 70  # a bug: one line, a crash log with the traceback, the teardown still done
     SIGINT = 130
     SIGTERM = 143
 

@@ -61,6 +61,16 @@ def new_run_id(now: float | None = None) -> str:
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
+def run_started(run_id: str) -> float | None:
+    """The unix time in a run id made by `new_run_id`, or None for another shape."""
+    import calendar
+
+    try:
+        return float(calendar.timegm(time.strptime(run_id.partition("-")[0], "%Y%m%d%H%M%S")))
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class RunIdentity:
     project: str

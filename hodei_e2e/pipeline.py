@@ -10,21 +10,15 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from hodei_e2e.config import (
-    PREPARE_STEP,
-    Config,
-    ServiceConfig,
-    SuiteConfig,
-    config_path,
-    load_config,
-)
+from hodei_e2e import faults, process_orphans
+from hodei_e2e.config import Config, ServiceConfig, SuiteConfig, config_path, load_config
 from hodei_e2e.console import Output
 from hodei_e2e.databases import Databases, Isolation
 from hodei_e2e.docker import ContainerInfo, Engine
@@ -38,7 +32,7 @@ from hodei_e2e.prepare import PrepareStep
 from hodei_e2e.reaper import Watchdog
 from hodei_e2e.report import console as console_report
 from hodei_e2e.report.github import GitHubReporter, in_github_actions
-from hodei_e2e.results import SuiteResult
+from hodei_e2e.results import Status, SuiteResult
 from hodei_e2e.selection import select
 from hodei_e2e.services import ServiceHandle
 from hodei_e2e.signals import SignalGuard
@@ -108,7 +102,7 @@ class Run:
     postgres_times: tuple[float, float] | None = None  # (started, ready) in unix seconds
     prepare: PrepareStep | None = None
     prepare_future: Future[SuiteResult] | None = None
-    prepare_result: SuiteResult | None = None  # when it passed; a failure is in `results`
+    prepare_result: SuiteResult | None = None  # once it ended; a failure is in `results` too
 
     @property
     def strict(self) -> bool:
@@ -153,7 +147,14 @@ def _contract(run: Run, facts: RunFacts, suite: SuiteConfig) -> Prepared:
     """The suite's own database and its environment (DESIGN.md's contract)."""
     assert run.databases is not None
     exports = _service_exports(run, suite)
-    database, waited = run.databases.take(suite)
+    try:
+        database, waited = run.databases.take(suite)
+    except E2EError:
+        if stopping(run):
+            from hodei_e2e.suites import INTERRUPTED, SkipSuite
+
+            raise SkipSuite(INTERRUPTED, interrupted=True) from None
+        raise
     run.database_waits[suite.name] = waited
     address = database.server.address
     facts = replace(
@@ -224,17 +225,22 @@ def execute(run: Run) -> int:
         f"hodei-e2e run {run.identity.run_id}: {len(run.suites)} suite(s) from {run.config.path}"
     )
     exit_code: int = ExitCode.OK
+    # Every process the run starts, and everything those start, carries the run's owner token,
+    # so that whatever a crash leaves running can be found (`process_orphans`).
+    owner = process_orphans.owner_token()
+    os.environ[process_orphans.OWNER_ENV] = owner
     watchdog = Watchdog(run.config.root / ".hodei-e2e" / "watchdog.log")
     watchdog.tell(
         run_id=run.identity.run_id,
         created=run.identity.created,
         project=run.config.project,
         testcontainers=run.config.defaults.remove_testcontainers,
+        owner=owner,
     )
     with SignalGuard() as guard, ExitStack() as teardown:
         teardown.callback(_teardown, run, guard)
         try:
-            _steps(run, guard, watchdog)
+            guard.interruptible(lambda: _steps(run, guard, watchdog))
             exit_code = _exit_code(run.results)
         except Interrupted as stop:
             run.results = _interrupted_results(run)
@@ -244,6 +250,12 @@ def execute(run: Run) -> int:
             guard.cleaning()
             out.error(error.message, error.detail)
             exit_code = error.exit_code
+        except Exception as error:  # noqa: BLE001 - a bug: reported in one line, torn down
+            guard.cleaning()
+            from hodei_e2e.cli import report_internal_error
+
+            run.results = _interrupted_results(run) if run.results else []
+            exit_code = report_internal_error(error, run.logs_dir)
         finally:
             guard.cleaning()
         _report(run, exit_code)
@@ -263,6 +275,11 @@ class Background:
     def __init__(self, guard: SignalGuard, tasks: int) -> None:
         self.guard = guard
         self.cancelled = threading.Event()
+        # The first signal cancels every start at once (a service waiting out its
+        # startup_timeout, a suite waiting for that service), not only at the teardown.
+        guard.on_signal(self.cancelled.set)
+        if guard.received is not None:
+            self.cancelled.set()
         # A thread per task: every service starts at once, however many there are.
         self._pool = ThreadPoolExecutor(max_workers=max(1, tasks), thread_name_prefix="startup")
 
@@ -320,6 +337,8 @@ def _begin_services(run: Run, services: Sequence[ServiceConfig]) -> None:
             handle, note = _start_service(run, entry)
         except E2EError as error:
             entry.reason = error.message
+            if stopping(run):  # cancelled by the signal: the run says so once, not per service
+                raise
             out.print(
                 f"✗ service {service.name} ({time.time() - entry.started:.2f}s): {error.message}",
                 style="red",
@@ -375,7 +394,7 @@ def _start_service(run: Run, entry: ServiceStart) -> tuple[ServiceHandle, str]:
 
 def _service_exports(run: Run, suite: SuiteConfig) -> dict[str, str]:
     """The exports of the services `suite` needs, waiting for each; SkipSuite if one failed."""
-    from hodei_e2e.suites import SkipSuite
+    from hodei_e2e.suites import INTERRUPTED, SkipSuite
 
     exports: dict[str, str] = {}
     for name in suite.needs:
@@ -384,15 +403,25 @@ def _service_exports(run: Run, suite: SuiteConfig) -> dict[str, str]:
             continue
         try:
             exports.update(entry.future.result().exports())
+        except CancelledError:
+            raise SkipSuite(INTERRUPTED, interrupted=True) from None
         except E2EError as error:
+            if stopping(run):
+                raise SkipSuite(INTERRUPTED, interrupted=True) from None
             detail = f"; {error.detail}" if error.detail else ""
             raise SkipSuite(f"service {name} did not start: {error.message}{detail}") from None
     return exports
 
 
+def stopping(run: Run) -> bool:
+    """Whether a signal has stopped the run (its background work is cancelled)."""
+    return run.background is not None and run.background.cancelled.is_set()
+
+
 def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
     out, config = run.out, run.config
     with out.step("prerequisites") as note:
+        faults.point("engine")
         run.engine = engine = Engine.connect()
         from hodei_e2e.doctor import preflight
         from hodei_e2e.services import plan_services
@@ -414,7 +443,7 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         if config.image
         else os.environ.get("HODEI_WORKER_IMAGE", "hodei-worker:e2e-test")
     )
-    image_waits = config.image is not None and config.image.after_prepare and run.prepare
+    image_waits = bool(config.image and config.image.after_prepare and run.prepare)
     if not image_waits:
         _image_step(run, engine)
     if postgres is not None:
@@ -454,7 +483,9 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
     if image_waits:
         _image_step(run, engine)
     jobs = run.options.jobs or config.defaults.jobs
+    guard.on_signal(run.databases.stopping)
     run.databases.precreate(run.suites, ahead=jobs + 1)
+    faults.point("suites")
     with console_report.Board(out, run.suites) as board:
         runner = SuiteRunner(
             SuiteHooks(run, facts, board),
@@ -480,6 +511,7 @@ def _image_step(run: Run, engine: Engine) -> None:
     if image is None:
         return
     with run.out.step(f"worker image {image.tag}") as note:
+        faults.point("image")
         outcome = ensure_image(
             engine,
             image,
@@ -517,9 +549,8 @@ def _prepared(run: Run) -> bool:
 
     assert run.background is not None
     assert run.prepare_future is not None
-    result = run.background.wait(run.prepare_future)
-    if result.status.ok:
-        run.prepare_result = result
+    run.prepare_result = result = run.background.wait(run.prepare_future)
+    if result.status is Status.PASSED:  # skipped (a service it needs failed) is not done
         return True
     run.results = [result, *not_started(list(run.suites))]
     return False
@@ -532,6 +563,7 @@ def _provision_postgres(run: Run) -> tuple[PostgresServer, str]:
     assert run.engine is not None
     assert run.background is not None
     config = run.config.postgres
+    faults.point("postgres")
     if run.reuse:
         from hodei_e2e import singleton
 
@@ -563,6 +595,7 @@ def _after_postgres(run: Run, watchdog: Watchdog) -> None:
         from hodei_e2e.migrations import ensure_template
 
         with run.out.step("migrations") as note:
+            faults.point("migrations")
             run.template = ensure_template(
                 run.server,
                 config.migrations,
@@ -587,9 +620,10 @@ def _sweep_dead_databases(run: Run) -> None:
 
 def _sweep(run: Run) -> None:
     """What dead runs left behind goes first; only what was removed is reported."""
-    from hodei_e2e import cleanup
+    from hodei_e2e import cleanup, leases
 
     assert run.engine is not None
+    leases.prune()  # those of runs killed while they held one
     orphans = cleanup.find_orphans(run.engine, cleanup.SweepPolicy(networks_and_volumes=False))
     if not orphans:
         return
@@ -612,6 +646,7 @@ def _exit_code(results: Sequence[SuiteResult]) -> int:
 
 def _teardown(run: Run, guard: SignalGuard) -> None:
     guard.cleaning()
+    faults.point("teardown")
     engine, out = run.engine, run.out
     if engine is None:
         return
@@ -648,11 +683,26 @@ def _teardown(run: Run, guard: SignalGuard) -> None:
                 entry.singleton.release()
         if run.options.keep:
             _print_keep(run)
-        elif run.containers:
-            engine.remove([c.id for c in run.containers])
-            removed.append(f"{len(run.containers)} container(s) of the run")
+        else:
+            mine = _containers_of_the_run(run, everything)
+            engine.remove([c.id for c in mine])
+            if mine:
+                removed.append(f"{len(mine)} container(s) of the run")
         note.text = ", ".join(removed) or "nothing to remove"
     engine.close()
+
+
+def _containers_of_the_run(run: Run, listed: Sequence[ContainerInfo]) -> list[ContainerInfo]:
+    """What the run created: those it was told of, and any labelled with its id that it was not
+    told of (a signal between the engine's answer and the callback), reusable ones aside."""
+    from hodei_e2e.identity import REUSE, RUN_ID
+
+    mine = {c.id: c for c in run.containers}
+    for container in listed:
+        labels = container.labels
+        if labels.get(RUN_ID) == run.identity.run_id and labels.get(REUSE) != "true":
+            mine.setdefault(container.id, container)
+    return list(mine.values())
 
 
 def _print_keep(run: Run) -> None:
@@ -714,10 +764,7 @@ def _report(run: Run, exit_code: int) -> None:
 def _prepare_record(run: Run) -> dict[str, object] | None:
     from hodei_e2e.report.json import suite_record
 
-    if run.prepare_result is not None:
-        return suite_record(run.prepare_result)
-    failed = [r for r in run.results if r.name == PREPARE_STEP and run.prepare is not None]
-    return suite_record(failed[0]) if failed else None
+    return suite_record(run.prepare_result) if run.prepare_result is not None else None
 
 
 def _github_report(run: Run, wall: float) -> None:

@@ -59,6 +59,7 @@ def container_spec_args(config: PostgresConfig) -> dict[str, Any]:
         "image": config.image,
         "command": command,
         "environment": {
+            **config.environment,
             "POSTGRES_USER": config.user,
             "POSTGRES_PASSWORD": config.password,
             "POSTGRES_DB": "postgres",
@@ -69,18 +70,33 @@ def container_spec_args(config: PostgresConfig) -> dict[str, Any]:
     }
 
 
-def _connect(address: Address, database: str, timeout: float) -> psycopg.Connection[Any]:
-    import psycopg
+# Whatever the server's encoding (UTF8, LATIN1, SQL_ASCII), names and comments come back as
+# `str`: with a SQL_ASCII connection psycopg would hand out bytes. A SQL_ASCII server accepts a
+# UTF8 client and converts nothing; the names the tool reads are its own ASCII names.
+CLIENT_ENCODING = "UTF8"
 
-    return psycopg.connect(
+
+def _connect(address: Address, database: str, timeout: float) -> psycopg.Connection[Any]:
+    return _open(
         host=address.host,
         port=address.port,
         user=address.user,
         password=address.password,
         dbname=database,
         connect_timeout=max(1, int(timeout)),
+    )
+
+
+def _open(conninfo: str = "", **params: Any) -> psycopg.Connection[Any]:
+    """The one way to a connection: autocommit, named, text always decoded to `str`."""
+    import psycopg
+
+    return psycopg.connect(
+        conninfo,
         autocommit=True,
         application_name="hodei-e2e",
+        client_encoding=CLIENT_ENCODING,
+        **params,
     )
 
 
@@ -129,10 +145,6 @@ def _first_line(error: Exception) -> str:
     return first_line(error, type(error).__name__)
 
 
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 class PostgresServer:
     """A running server: its address and one admin connection shared under a lock."""
 
@@ -174,16 +186,17 @@ class PostgresServer:
     ) -> float:
         """Create `name`; return the seconds the CREATE DATABASE took."""
         import psycopg
+        from psycopg import sql
 
-        statement = f"CREATE DATABASE {quote_ident(name)}"
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template:
-            statement += f" TEMPLATE {quote_ident(template)}"
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         if strategy:
-            statement += f" STRATEGY {strategy}"
+            statement += sql.SQL(" STRATEGY {}").format(sql.Identifier(strategy))
         try:
             with self.admin() as conn:
                 start = time.perf_counter()
-                conn.execute(statement.encode())
+                conn.execute(statement)
                 elapsed = time.perf_counter() - start
                 if comment:
                     _comment(conn, name, comment)
@@ -199,13 +212,9 @@ class PostgresServer:
 
         try:
             with self.admin() as conn:
-                if conn.info.server_version >= 130000:
-                    conn.execute(
-                        f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)".encode()
-                    )
-                    return
-                _terminate(conn, name)
-                conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}".encode())
+                _drop(conn, name)
+                if _exists(conn, name):  # what is said to be dropped is gone
+                    raise InfrastructureError(f"database {name} is still there after DROP")
         except psycopg.Error as error:
             raise InfrastructureError(
                 f"cannot drop database {name}: {_first_line(error)}"
@@ -261,7 +270,7 @@ class PostgresServer:
         with _connect(self.address, database, 5) as conn:
             try:
                 with conn.transaction():
-                    conn.execute(text.encode())
+                    conn.execute(text.encode())  # bytes: a script of many statements, as written
             except psycopg.Error as error:
                 raise InfrastructureError(
                     f"migration {path.name} failed: {_first_line(error)}",
@@ -271,10 +280,11 @@ class PostgresServer:
     def query_ok(self, timeout: float) -> bool:
         """A real query answers within `timeout` seconds (the reuse health check)."""
         import psycopg
+        from psycopg import sql
 
         try:
             with _connect(self.address, "postgres", timeout) as conn:
-                conn.execute(f"SET statement_timeout = {int(timeout * 1000)}".encode())
+                conn.execute(sql.SQL("SET statement_timeout = {}").format(int(timeout * 1000)))
                 conn.execute("SELECT 1")
         except psycopg.Error:
             return False
@@ -301,6 +311,24 @@ def _comment(conn: psycopg.Connection[Any], database: str, comment: str) -> None
     )
 
 
+def _drop(conn: psycopg.Connection[Any], database: str) -> None:
+    """DROP DATABASE IF EXISTS, its connections ended first (WITH (FORCE) from PostgreSQL 13)."""
+    from psycopg import sql
+
+    if conn.info.server_version >= 130000:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+        )
+        return
+    _terminate(conn, database)
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(database)))
+
+
+def _exists(conn: psycopg.Connection[Any], database: str) -> bool:
+    found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+    return found.fetchone() is not None
+
+
 def _terminate(conn: psycopg.Connection[Any], database: str) -> None:
     """End every connection to `database` (so that it can be dropped or made a template)."""
     conn.execute(
@@ -316,11 +344,9 @@ def address_of(engine: Engine, container_id: str, config: PostgresConfig) -> Add
 
 def drop_databases_at(admin_url: str, names: Sequence[str]) -> None:
     """Drop `names` on the server at `admin_url` (the watchdog's way in, with no container)."""
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+    with _open(admin_url, connect_timeout=5) as conn:
         for name in names:
-            conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)".encode())
+            _drop(conn, name)
 
 
 def start_server(

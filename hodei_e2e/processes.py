@@ -55,12 +55,48 @@ def terminate_groups(
     pgids: Iterable[int], grace: float, *, reap: Callable[[], object] = lambda: None
 ) -> None:
     """`terminate_group` for several groups at once: one grace period for all of them."""
-    live = [pgid for pgid in pgids if killpg(pgid, signal.SIGTERM)]
+    _terminate(list(pgids), grace, send=killpg, alive=group_alive, reap=reap)
+
+
+def terminate_processes(pids: Iterable[int], grace: float) -> None:
+    """SIGTERM each process, wait up to `grace` for them to end, then SIGKILL the rest."""
+    _terminate(list(pids), grace, send=_kill, alive=process_alive)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie does not)."""
+    try:
+        raw = (PROC / str(pid) / "stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return raw[raw.rfind(")") + 2 :][:1] not in ("Z", "X")
+
+
+def _kill(pid: int, signum: int) -> bool:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _terminate(
+    targets: list[int],
+    grace: float,
+    *,
+    send: Callable[[int, int], bool],
+    alive: Callable[[int], bool],
+    reap: Callable[[], object] = lambda: None,
+) -> None:
+    """The one stop loop: SIGTERM, a grace period polled every 20 ms, SIGKILL what is left."""
+    live = [target for target in targets if send(target, signal.SIGTERM)]
     deadline = time.monotonic() + grace
     while live and time.monotonic() < deadline:
         reap()
-        live = [pgid for pgid in live if group_alive(pgid)]
+        live = [target for target in live if alive(target)]
         if live:
             time.sleep(0.02)
-    for pgid in live:
-        killpg(pgid, signal.SIGKILL)
+    for target in live:
+        send(target, signal.SIGKILL)

@@ -99,6 +99,20 @@ def kill_groups(groups: list[list[Any]], grace: float = 2.0) -> list[str]:
     return [f"stopped process group {pgid}" for pgid, _ in groups]
 
 
+def stop_processes(facts: dict[str, Any]) -> list[str]:
+    """Whatever else the run started and left running: descendants that left their suite's
+    process group, migration commands (they carry the run's owner token)."""
+    from hodei_e2e.process_orphans import processes_of
+    from hodei_e2e.processes import terminate_processes
+
+    owner = facts.get("owner")
+    if not owner:
+        return []
+    left = list(processes_of(str(owner)))
+    terminate_processes([p.pid for p in left], grace=1.0)
+    return [f"stopped process {p.pid} ({p.command[:60]})" for p in left]
+
+
 def reap(facts: dict[str, Any]) -> list[str]:
     """Remove what the run `facts` describes; return one line per thing removed."""
     from hodei_e2e import identity as ident
@@ -152,7 +166,8 @@ def main() -> int:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     print(f"{stamp} watchdog {os.getpid()}: run {facts.get('run_id')} ended without cleaning up")
     try:
-        for line in kill_groups(facts.get("groups") or []) + reap(facts):
+        lines = kill_groups(facts.get("groups") or []) + stop_processes(facts) + reap(facts)
+        for line in lines:
             print(f"  {line}")
     except Exception as error:  # noqa: BLE001 - nobody is left to report to; log and exit
         print(f"  cleanup failed: {error}")

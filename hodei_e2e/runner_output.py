@@ -46,7 +46,10 @@ MAX_TESTS = 100_000
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 _TEST = re.compile(r"test (.+?) \.\.\. (ok|FAILED|ignored)(?:, (.*))?$")
 _PENDING = re.compile(r"test (.+?) \.\.\.(?: |$)")
-_LATE_RESULT = re.compile(r"(ok|FAILED|ignored)(?:, (.*))?")
+# A result after `test X ... `: alone, or run into a line another thread printed meanwhile.
+_LATE_RESULT = re.compile(
+    r"(ok|FAILED)(?:$|(?=note: |thread '|test |stack backtrace:|running |failures:|---- ))"
+)
 _SLOW = re.compile(r"test (.+) has been running for over \d+ seconds$")
 _RUNNING_BINARY = re.compile(r"Running (?:unittests )?(\S.*?)(?: \((.+)\))?$")
 _BLOCK = re.compile(r"---- (.+) (?:stdout|stderr) ----$")
@@ -126,9 +129,9 @@ class OutputParser:
         if self._block is not None:
             self._in_block(line)
             return
-        if self._panic is not None and self._panic_line(line):
-            return
         if self._pending is not None and self._late_result(line):
+            return
+        if self._panic is not None and self._panic_line(line):
             return
         if line and line[0] in _FIRST:
             self._line(line)
@@ -179,15 +182,22 @@ class OutputParser:
         pending = _PENDING.match(line)
         if pending:
             self._pending = pending[1]
+            rest = line[pending.end() :]
+            if rest:  # `test X ... oknote: ...`: another thread wrote between the two
+                self._late_result(rest)
 
     def _late_result(self, line: str) -> bool:
-        """With one test thread and `--nocapture`, the result of `test X ... ` on a line of its
-        own after the test's output."""
-        match = _LATE_RESULT.fullmatch(line)
+        """With `--nocapture`, the result of `test X ... ` after what the test (or another)
+        printed meanwhile; the rest of the line is read as a line of its own."""
+        match = _LATE_RESULT.match(line)
         if match is None or self._pending is None:
             return False
         name, self._pending = self._pending, None
-        self._record(name, match[1], match[2] or "")
+        self._panic = None  # a panic message being read ends here
+        self._record(name, match[1], "")
+        rest = line[match.end() :]
+        if rest:
+            self.feed(rest)
         return True
 
     def _record(self, name: str, result: str, reason: str) -> None:
@@ -257,7 +267,6 @@ class OutputParser:
             not line
             or line.startswith(("note: ", "stack backtrace:", "test ", "thread '"))
             or len(panic.message) >= MESSAGE_LINES
-            or (self._pending is not None and _LATE_RESULT.fullmatch(line) is not None)
         )
         if ends:
             self._panic = None

@@ -248,6 +248,12 @@ class PostgresRecipe:
             "password": hashlib.sha256(config.password.encode()).hexdigest(),
             "settings": dict(sorted(config.settings.items())),
             "tmpfs": config.tmpfs,
+            # Only when set, so that servers made before the key existed are still found.
+            **(
+                {"environment": dict(sorted(config.environment.items()))}
+                if config.environment
+                else {}
+            ),
         }
 
     def start(

@@ -31,7 +31,12 @@ KILL_GRACE = 5.0
 
 
 class SkipSuite(Exception):
-    """Raised by `Hooks.prepare` when a suite cannot run; the reason goes into the report."""
+    """Raised by `Hooks.prepare` when a suite cannot run; the reason goes into the report.
+    `interrupted`: it cannot run because the run is being stopped."""
+
+    def __init__(self, reason: str, *, interrupted: bool = False) -> None:
+        super().__init__(reason)
+        self.interrupted = interrupted
 
 
 @dataclass(frozen=True)
@@ -220,7 +225,8 @@ class SuiteRunner:
         try:
             prepared = self.hooks.prepare(suite)
         except SkipSuite as skip:
-            return SuiteResult(suite.name, Status.SKIPPED, reason=str(skip))
+            status = Status.INTERRUPTED if skip.interrupted else Status.SKIPPED
+            return SuiteResult(suite.name, status, reason=str(skip))
         except Exception as error:  # noqa: BLE001 - reported as this suite's error
             return SuiteResult(suite.name, Status.ERROR, reason=masker(str(error)))
         if not began:

@@ -31,7 +31,7 @@ from support import SITECUSTOMIZE, Scrub
 from hodei_e2e.docker import Engine
 from hodei_e2e.identity import LABEL
 
-CLI = [sys.executable, "-c", "from hodei_e2e.cli import main; main()"]
+CLI = [sys.executable, "-m", "hodei_e2e"]
 LOCAL_IMAGES = {
     "HODEI_E2E_REDIS_IMAGE": "hodei-e2e.local/redis:7",
     "HODEI_E2E_DEBIAN_IMAGE": "hodei-e2e.local/debian:bookworm",

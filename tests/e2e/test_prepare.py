@@ -84,12 +84,13 @@ def test_a_failing_prepare_step_fails_the_run_before_any_suite_starts(
         ("b", "skipped"),
     ]
     assert report["suites"][1]["reason"] == "not started: the prepare step failed"
+    assert report["prepare"]["status"] == "failed"
     case = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite/testcase[@name='prepare']")
     assert case is not None
     failure = case.find("failure")
     assert failure is not None
     assert "error: expected `;`" in (failure.text or "")
-    assert "::error title=prepare failed::" in result.stdout, result.stdout
+    assert "::error file=tests/e2e_x.rs,line=3,title=prepare failed::" in result.stdout
 
 
 def test_prepare_times_out_with_its_whole_process_group(

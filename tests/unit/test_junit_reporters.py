@@ -17,6 +17,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+import xmlschema
+
 from hodei_e2e.report import junit
 from hodei_e2e.results import Diagnostic, Status, SuiteResult
 from hodei_e2e.runner_output import OutputParser
@@ -244,3 +246,9 @@ def test_the_reporters_model_is_not_trivially_satisfied() -> None:
     assert mikepenz(document).failed == 0
     diagnostic = SuiteResult("d", Status.FAILED, diagnostic=Diagnostic("x"), started=1.0)
     assert mikepenz(_document(diagnostic)).annotations[0].path == "d"  # no file: the classname's
+
+
+def test_per_test_cases_are_valid_against_the_schema() -> None:
+    schema = xmlschema.XMLSchema(Path(__file__).parents[1] / "schemas" / "junit.xsd")
+    document = _document(_suite("rust", "cargo-test.txt"), _suite("build", "cargo-build-error.txt"))
+    schema.validate(document)

@@ -165,6 +165,48 @@ def test_one_test_thread_with_nocapture_puts_the_result_after_the_output() -> No
     assert (second.name, second.status) == ("second", Status.PASSED)
 
 
+def test_nocapture_result_run_into_another_threads_line() -> None:
+    """Real `cargo test -- --nocapture` output (the fixture's e2e_panics): `ok` and the other
+    thread's panic note share a line."""
+    text = textwrap.dedent("""\
+        running 2 tests
+        some stderr before the panic
+        hello from a passing test
+        test prints_then_passes ...\x20
+        thread 'panics_with_two_lines' (9533) panicked at tests/e2e_panics.rs:9:5:
+        first line of the message
+        second line
+        oknote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace
+
+        test panics_with_two_lines ... FAILED
+    """)
+    parsed = parse(text)
+    assert brief(parsed.tests) == [
+        ("", "prints_then_passes", "passed"),
+        ("", "panics_with_two_lines", "failed"),
+    ]
+    assert parsed.tests[1].message == "first line of the message\nsecond line"
+    assert parsed.running == ()
+
+
+def test_nocapture_result_and_another_threads_line_after_the_test_line() -> None:
+    text = textwrap.dedent("""\
+        running 2 tests
+        thread 'panics_with_two_lines' (12815) panicked at tests/e2e_panics.rs:9:5:
+        first line of the message
+        second line
+        test prints_then_passes ... oknote: run with `RUST_BACKTRACE=1` environment variable
+
+        test panics_with_two_lines ... FAILED
+    """)
+    parsed = parse(text)
+    assert brief(parsed.tests) == [
+        ("", "prints_then_passes", "passed"),
+        ("", "panics_with_two_lines", "failed"),
+    ]
+    assert parsed.tests[1].message == "first line of the message\nsecond line"
+
+
 def test_colours_are_ignored() -> None:
     text = (
         "\x1b[1m\x1b[92m     Running\x1b[0m tests/c.rs (target/debug/deps/c-0123456789abcdef)\n"

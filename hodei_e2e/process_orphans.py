@@ -1,0 +1,92 @@
+"""Processes a dead run left running: suites, their descendants (also those that left the
+suite's process group or session), migration and prepare commands.
+
+A run puts `HODEI_E2E_OWNER=<host>:<pid>:<start>` into its own environment before it starts
+anything, so every process it starts, and every process those start, carries it: the
+environment is inherited across fork, exec, setsid and double forks alike, where process groups
+and parent links are not. A process whose owner is gone (its pid dead, or recycled with another
+start time) is an orphan. The run's watchdog is left alone: it cleans up for that same run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hodei_e2e.identity import pid_alive, process_start_token
+from hodei_e2e.processes import PROC
+
+OWNER_ENV = "HODEI_E2E_OWNER"
+WATCHDOG_MODULE = "hodei_e2e.reaper"
+
+
+def owner_token(pid: int | None = None) -> str:
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{process_start_token(pid)}"
+
+
+def owner_gone(token: str, hostname: str | None = None) -> bool:
+    """Whether the run `token` names has ended (False for another host's or a malformed one)."""
+    host, _, rest = token.partition(":")
+    pid, _, start = rest.partition(":")
+    if host != (hostname or socket.gethostname()) or not pid.isdigit():
+        return False
+    return not pid_alive(int(pid), start)
+
+
+@dataclass(frozen=True)
+class StrayProcess:
+    pid: int
+    owner: str
+    command: str
+
+
+def _environ_owner(pid_dir: Path) -> str | None:
+    try:
+        raw = (pid_dir / "environ").read_bytes()
+    except OSError:  # gone, or another user's
+        return None
+    marker = OWNER_ENV.encode() + b"="
+    for entry in raw.split(b"\0"):
+        if entry.startswith(marker):
+            return entry[len(marker) :].decode(errors="replace")
+    return None
+
+
+def _command(pid_dir: Path) -> str:
+    try:
+        raw = (pid_dir / "cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def processes_of(owner: str | None = None) -> Iterator[StrayProcess]:
+    """Live processes carrying an owner token (only `owner`'s when given), this one and
+    watchdogs excluded."""
+    me = os.getpid()
+    for entry in PROC.iterdir() if PROC.is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        token = _environ_owner(entry)
+        if token is None or (owner is not None and token != owner):
+            continue
+        command = _command(entry)
+        if not command or WATCHDOG_MODULE in command:  # a zombie has no command line
+            continue
+        yield StrayProcess(int(entry.name), token, command)
+
+
+def stray_processes(hostname: str | None = None) -> list[StrayProcess]:
+    """Processes whose run is gone."""
+    gone: dict[str, bool] = {}
+    strays = []
+    for process in processes_of():
+        if process.owner not in gone:
+            gone[process.owner] = owner_gone(process.owner, hostname)
+        if gone[process.owner]:
+            strays.append(process)
+    return strays
