@@ -338,16 +338,31 @@ def in_window(created: float, started: float, until: float, others: Sequence[flo
     return not any(other - 1 <= created for other in others)
 
 
+def owned_by_run(
+    container: ContainerInfo, run_id: str, started: float, until: float, others: Sequence[float]
+) -> bool:
+    """A container a run's suites created: its run-id label says whose it is (a suite may label
+    what it creates with HODEI_E2E_RUN_ID); without one, created while the run went on and
+    while no other live run did."""
+    label = container.labels.get(ident.RUN_ID)
+    if label:
+        return label == run_id
+    return in_window(container.created, started, until, others)
+
+
 def leaked_testcontainers(
-    containers: Iterable[ContainerInfo], started: float, until: float, others: Sequence[float]
+    containers: Iterable[ContainerInfo],
+    run_id: str,
+    started: float,
+    until: float,
+    others: Sequence[float],
 ) -> list[ContainerInfo]:
-    """Testcontainers' containers created while a run's suites ran (testcontainers-rs never
-    drops the `static` containers of a suite, so each such suite leaks one), leaving those
-    another live run may have created."""
+    """Testcontainers' containers of a run (testcontainers-rs never drops the `static`
+    containers of a suite, so each such suite leaks one), leaving another live run's."""
     return [
         c
         for c in containers
-        if is_testcontainers(c.labels) and in_window(c.created, started, until, others)
+        if is_testcontainers(c.labels) and owned_by_run(c, run_id, started, until, others)
     ]
 
 

@@ -666,7 +666,9 @@ def _teardown(run: Run, guard: SignalGuard) -> None:
         if run.workers:
             removed.append(f"{len(run.workers)} worker container(s)")
         if run.config.defaults.remove_testcontainers:
-            leaked = leaked_testcontainers(everything, run.identity.created, time.time(), others)
+            leaked = leaked_testcontainers(
+                everything, run.identity.run_id, run.identity.created, time.time(), others
+            )
             engine.remove([c.id for c in leaked])
             if leaked:
                 removed.append(f"{len(leaked)} Testcontainers container(s)")

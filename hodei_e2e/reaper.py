@@ -142,7 +142,7 @@ def reap(facts: dict[str, Any]) -> list[str]:
         and owned_by_window(c, run_id, started, now, others)
     ]
     if facts.get("testcontainers", True):
-        doomed += leaked_testcontainers(everything, started, now, others)
+        doomed += leaked_testcontainers(everything, run_id, started, now, others)
     _drop_databases(facts)
     unique = {c.id: c for c in doomed}
     engine.remove(list(unique))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hodei_e2e.docker import ContainerInfo, Engine
-from hodei_e2e.identity import RUN_ID, WORKER_LABEL, RunIdentity
+from hodei_e2e.identity import WORKER_LABEL, RunIdentity
 from hodei_e2e.masking import masker
 
 MAX_PASSES = 5
@@ -25,12 +25,9 @@ def owned_by_window(
     until: float,
     other_live_starts: Sequence[float] = (),
 ) -> bool:
-    from hodei_e2e.cleanup import in_window
+    from hodei_e2e.cleanup import owned_by_run
 
-    label = worker.labels.get(RUN_ID)
-    if label:
-        return label == run_id
-    return in_window(worker.created, started, until, other_live_starts)
+    return owned_by_run(worker, run_id, started, until, other_live_starts)
 
 
 def remove_run_workers(

@@ -23,6 +23,8 @@ Scenarios (--only NAME[,NAME..]):
   startup     `--version`, `run --list`, and the peak memory of a run of 8 suites
   output      a suite's output: MB/s through a run against a file, the time 100 MB of output
               adds, peak RSS and report sizes for one 200 MB line (scripts/bench_output.py)
+  rust        examples/hodei-mini under `run` vs the seed script's sequence, cold and warm
+              (scripts/bench_rust.py)
 
 Run it through scripts/bench (bootstrap, the bench extra, the local images). Nothing is left
 behind: each scenario removes its containers (by its labels) even when it fails.
@@ -55,14 +57,17 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("cold", "suites", "warm", "dbcreate", "imagecheck", "cleanup", "startup", "output")
+SCENARIOS = (
+    "cold", "suites", "warm", "dbcreate", "imagecheck", "cleanup", "startup", "output", "rust",
+)  # fmt: skip
 BENCH_LABEL = "io.hodei.bench"  # on every container the benchmark itself creates
 E2E_LABEL = "io.hodei.e2e"
 E2E_PROJECT = f"{E2E_LABEL}.project"
 # The projects of the configs (and the testcontainers runs) the benchmark makes: only these are
 # removed at its start and end, whoever their owner (it holds a lock while it runs).
 OWN_PROJECTS = re.compile(
-    r"bench-(cold|tc-cold|(tc-|iso-)?n\d+|warm|dbcreate|cleanup|startup|mem|out(-[a-z]+)?)"
+    r"bench-(cold|tc-cold|(tc-|iso-)?n\d+|warm|dbcreate|cleanup|startup|mem|out(-[a-z]+)?"
+    r"|rust|rust-seed)"
 )
 PASSWORD = "bench-secret"
 IMAGE_CHECK = ROOT / "scripts" / "bench_image_check.py"
@@ -684,6 +689,31 @@ class Bench:
 
     def imagecheck(self, sc: Scenario) -> None:
         imagecheck_scenario(self, sc)
+
+    def rust(self, sc: Scenario) -> None:
+        from bench_rust import rust_scenario
+
+        env = {k: v for k, v in self.env.items() if k != "NO_COLOR"} | {"NO_COLOR": "1"}
+        samples, notes = rust_scenario(
+            self.tmp,
+            self.hodei,
+            env,
+            self.pg_image,
+            warm_repeat=1 if self.args.quick else 2,
+            dev_worker=not self.args.quick,
+        )
+        labels = {
+            "tool cold": "hodei-e2e run, cold target dir (wall)",
+            "seed cold": "seed sequence, cold target dir (wall)",
+            "tool warm": "hodei-e2e run, warm target dir (wall)",
+            "seed warm": "seed sequence, warm target dir (wall)",
+            "seed cold, dev worker": "(info) seed sequence, cold, worker in the dev profile (wall)",
+        }
+        for key, label in labels.items():
+            sc.rows.append(Row(label, [m.total for m in samples[key]]))
+            steps = samples[key][-1].steps if samples[key] else {}
+            sc.rows += [Row(f"  {key}: {step}", [seconds]) for step, seconds in steps.items()]
+        sc.notes += notes
 
     def cleanup(self, sc: Scenario) -> None:
         project = "bench-cleanup"
@@ -1313,6 +1343,19 @@ def targets(scenarios: dict[str, Scenario]) -> list[dict[str, Any]]:
 
     for row in output_targets(scenarios):
         add(*row)
+    for state, target in (("cold", 0.5), ("warm", None)):
+        tool = median("rust", f"hodei-e2e run, {state} target dir (wall)")
+        seed = median("rust", f"seed sequence, {state} target dir (wall)")
+        if tool is not None and seed:
+            add(
+                f"Rust workspace run, {state} target dir <= {target}x the seed sequence"
+                if target
+                else f"(info) Rust workspace run / seed sequence, {state} target dir",
+                tool / seed,
+                "x",
+                tool / seed <= target if target else None,
+                f"{fmt(tool)} / {fmt(seed)}",
+            )
     image = scenarios.get("imagecheck")
     if image and image.rows and image.rows[0].samples:
         add(
@@ -1500,6 +1543,7 @@ TITLES = {
     "cleanup": f"6. cleanup of {ORPHANS} orphaned containers",
     "startup": "7. start-up time and peak memory",
     "output": "8. suite output: throughput, one 200 MB line",
+    "rust": "8. a Rust workspace (examples/hodei-mini) vs the seed script's sequence",
 }
 
 

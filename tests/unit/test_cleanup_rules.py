@@ -26,6 +26,7 @@ from hodei_e2e.cleanup import (
     SweepPolicy,
     find_orphans,
     is_testcontainers,
+    leaked_testcontainers,
     live_run_starts,
     owner_verdict,
 )
@@ -403,6 +404,21 @@ def test_testcontainers_only_when_asked_and_old_enough() -> None:
     found = orphans_of(old, rust, young, policy=policy(testcontainers=True, older_than=60.0))
     assert set(found) == {"tc-old", "tc-rust"}
     assert found["tc-old"].role == "testcontainers"
+
+
+def test_a_runs_testcontainers_leftovers_go_by_its_run_id_label_first() -> None:
+    """A suite labels its testcontainers with HODEI_E2E_RUN_ID: the label decides, whatever other
+    runs were live; unlabelled ones are taken only in the run's window with no other run live."""
+    mine = container({"org.testcontainers": "true", ident.RUN_ID: "run-a"}, created=NOW, name="m")
+    theirs = container({"org.testcontainers": "true", ident.RUN_ID: "run-b"}, created=NOW, name="t")
+    plain = container({"org.testcontainers": "true"}, created=NOW, name="p")
+
+    def taken(others: list[float]) -> set[str]:
+        found = leaked_testcontainers([mine, theirs, plain], "run-a", NOW - 10, NOW + 10, others)
+        return {c.name for c in found}
+
+    assert taken([]) == {"m", "p"}
+    assert taken([NOW - 5]) == {"m"}  # another run was live when they were created
 
 
 @pytest.mark.parametrize(
