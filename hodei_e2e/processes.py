@@ -19,12 +19,20 @@ PROC = Path("/proc")
 
 def killpg(pgid: int, signum: int) -> bool:
     """Signal a group; False when it has no process at all."""
+    return _send(os.killpg, pgid, signum)
+
+
+def _kill(pid: int, signum: int) -> bool:
+    return _send(os.kill, pid, signum)
+
+
+def _send(send: Callable[[int, int], None], target: int, signum: int) -> bool:
     try:
-        os.killpg(pgid, signum)
+        send(target, signum)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        return True  # there, but another user's
     return True
 
 
@@ -94,16 +102,6 @@ def process_alive(pid: int) -> bool:
     except OSError:
         return False
     return raw[raw.rfind(")") + 2 :][:1] not in ("Z", "X")
-
-
-def _kill(pid: int, signum: int) -> bool:
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _terminate(

@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from fault_battery.harness import (
     BASE_IMAGE,
@@ -50,6 +51,16 @@ def scenario(what: str, *, keep_reused: bool = False) -> Callable[..., object]:
 def _sleeper(ws: Workspace, extra: str = "") -> str:
     """A suite that starts a worker container, says so, and then sleeps."""
     return f"{ws.worker_command()} && {extra}touch {ws.flag()} && sleep 60"
+
+
+def _started(ws: Workspace, rng: random.Random, extra: str = "") -> tuple[Path, Cli]:
+    """A run whose sleeping suite has started (and a worker container), at a random instant
+    of the next half second."""
+    path = ws.config({"s": {"command": _sleeper(ws, extra=extra)}})
+    cli = Cli(ws, "run", "-c", str(path))
+    ws.wait_flag()
+    time.sleep(rng.uniform(0, 0.5))
+    return path, cli
 
 
 def _interrupt(cli: Cli, rng: random.Random, low: float, high: float, **kwargs: object) -> float:
@@ -165,18 +176,14 @@ def sigint_precreate(ws: Workspace, rng: random.Random) -> float:
 
 @scenario("SIGINT while a suite runs (it started a worker container)")
 def sigint_running_suite(ws: Workspace, rng: random.Random) -> float:
-    path = ws.config({"s": {"command": _sleeper(ws)}})
-    cli = Cli(ws, "run", "-c", str(path))
-    ws.wait_flag()
-    return _interrupt(cli, rng, 0, 0.5)
+    _, cli = _started(ws, rng)
+    return _interrupt(cli, rng, 0, 0)
 
 
 @scenario("SIGINT while a suite that ignores SIGTERM runs")
 def sigint_suite_ignores_term(ws: Workspace, rng: random.Random) -> float:
-    path = ws.config({"s": {"command": _sleeper(ws, extra="trap '' TERM; ")}})
-    cli = Cli(ws, "run", "-c", str(path))
-    ws.wait_flag()
-    return _interrupt(cli, rng, 0, 0.5)
+    _, cli = _started(ws, rng, extra="trap '' TERM; ")
+    return _interrupt(cli, rng, 0, 0)
 
 
 @scenario("SIGINT during the teardown")
@@ -203,10 +210,7 @@ def double_sigint(ws: Workspace, rng: random.Random) -> float:
 
 @scenario("SIGTERM to the CLI's pid alone")
 def sigterm_pid(ws: Workspace, rng: random.Random) -> float:
-    path = ws.config({"s": {"command": _sleeper(ws)}})
-    cli = Cli(ws, "run", "-c", str(path))
-    ws.wait_flag()
-    time.sleep(rng.uniform(0, 0.5))
+    _path, cli = _started(ws, rng)
     cli.send(signal.SIGTERM, group=False)
     expect(cli.wait(GRACE + 20), 143, cli)
     return cli.since_signal
@@ -214,10 +218,7 @@ def sigterm_pid(ws: Workspace, rng: random.Random) -> float:
 
 @scenario("GitHub's cancel: SIGINT, SIGTERM 7.5 s later, SIGKILL 2.5 s after; suite ignores TERM")
 def github_cancel(ws: Workspace, rng: random.Random) -> float:
-    path = ws.config({"s": {"command": _sleeper(ws, extra="trap '' TERM; ")}})
-    cli = Cli(ws, "run", "-c", str(path))
-    ws.wait_flag()
-    time.sleep(rng.uniform(0, 0.5))
+    _path, cli = _started(ws, rng, extra="trap '' TERM; ")
     cli.send(signal.SIGINT)
     for pause, signum in ((7.5, signal.SIGTERM), (2.5, signal.SIGKILL)):
         deadline = time.monotonic() + pause
@@ -233,10 +234,7 @@ def github_cancel(ws: Workspace, rng: random.Random) -> float:
 
 @scenario("kill -9 of the CLI: the watchdog leaves nothing within 10 s")
 def kill9_cli(ws: Workspace, rng: random.Random) -> float:
-    path = ws.config({"s": {"command": _sleeper(ws)}})
-    cli = Cli(ws, "run", "-c", str(path))
-    ws.wait_flag()
-    time.sleep(rng.uniform(0, 0.5))
+    _path, cli = _started(ws, rng)
     cli.send(signal.SIGKILL, group=False)
     cli.wait(5)
     left = settle(ws, 10.0)
@@ -247,10 +245,7 @@ def kill9_cli(ws: Workspace, rng: random.Random) -> float:
 
 @scenario("kill -9 of the CLI and its watchdog, then `cleanup`")
 def kill9_both_then_cleanup(ws: Workspace, rng: random.Random) -> float:
-    path = ws.config({"s": {"command": _sleeper(ws)}})
-    cli = Cli(ws, "run", "-c", str(path))
-    ws.wait_flag()
-    time.sleep(rng.uniform(0, 0.5))
+    path, cli = _started(ws, rng)
     watchdog = watchdog_of(cli)
     os.kill(watchdog, signal.SIGKILL)
     cli.send(signal.SIGKILL, group=False)
