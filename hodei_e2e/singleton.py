@@ -198,6 +198,11 @@ def _try_existing(engine: Engine, recipe: Recipe[T], container: ContainerInfo) -
     while True:
         current = engine.find(container.id)
         if current is None:
+            if starting and _still_listed(engine, container) and time.monotonic() < deadline:
+                # Docker 20.10 lists a container being created before it answers an inspect of
+                # it (a 404 for a few milliseconds): not gone, only not there yet.
+                time.sleep(0.05)
+                continue
             return "gone"
         if current.status == "running":
             break
@@ -214,6 +219,11 @@ def _try_existing(engine: Engine, recipe: Recipe[T], container: ContainerInfo) -
     except InfrastructureError as error:
         _check_cancelled(recipe)  # a cancelled wait says nothing of the container's health
         return f"unhealthy ({error.message})"
+
+
+def _still_listed(engine: Engine, container: ContainerInfo) -> bool:
+    selector = {key: container.labels.get(key, "") for key in (ident.PROJECT, ident.CONFIG_HASH)}
+    return any(found.id == container.id for found in engine.containers(selector))
 
 
 def _check_cancelled(recipe: Recipe[object]) -> None:

@@ -274,10 +274,14 @@ def concurrent_reuse(ws: Workspace, rng: random.Random) -> float:
     path = ws.config(
         {"s": {"command": 'psql -qAtc "select 1" >/dev/null'}}, postgres={"reuse": True}
     )
-    clis = [Cli(ws, "run", "--reuse", "-c", str(path)) for _ in range(12)]
+    reports = [ws.directory / f"report-{n}.json" for n in range(12)]
+    clis = [Cli(ws, "run", "--reuse", "-c", str(path), "--json", str(r)) for r in reports]
     for cli in clis:
         expect(cli.wait(120), 0, cli)
-    reused_postgres(ws)  # exactly one
+    reused_postgres(ws)  # exactly one left
+    servers = {report(r)["postgres"]["container"] for r in reports}
+    if len(servers) != 1:
+        raise TryFailed(f"the 12 runs used {len(servers)} servers, not one")
     return max(cli.since_signal for cli in clis)
 
 
