@@ -136,13 +136,15 @@ def sigint_service_wait_strict(ws: Workspace, rng: random.Random) -> float:
 
 @scenario("SIGINT during an image build's RUN step")
 def sigint_image_build(ws: Workspace, rng: random.Random) -> float:
-    (ws.directory / "Dockerfile").write_text(
+    context = ws.directory / "image"  # not the workspace, where the CLI's log grows
+    context.mkdir()
+    (context / "Dockerfile").write_text(
         f"FROM {BASE_IMAGE}\nRUN echo building && sleep 6\n", encoding="utf-8"
     )
     image = {
         "tag": f"{ws.project}:test",
-        "dockerfile": "Dockerfile",
-        "context": ".",
+        "dockerfile": "image/Dockerfile",
+        "context": "image",
         "rebuild": "always",
     }
     path = ws.config({"s": {"command": "true"}}, image=image)
