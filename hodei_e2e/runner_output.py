@@ -81,7 +81,7 @@ _FIRST = frozenset("tr -feFPSEX=")  # first characters of the lines worth a clos
 # pytest's `-rA` lines): a block of output without any of them changes nothing.
 _WORDS = (
     b"test ", b"---- ", b"panicked", b"Running ", b"Doc-tests", b"running ", b"error",
-    b"failures:", b"==", b"PASSED", b"FAILED", b"SKIPPED", b"ERROR", b"XFAIL", b"XPASS",
+    b"failures:", b"-->", b"==", b"PASSED", b"FAILED", b"SKIPPED", b"ERROR", b"XFAIL", b"XPASS",
 )  # fmt: skip
 
 
@@ -134,7 +134,12 @@ class OutputParser:
         """Every line of `block`, unless it holds none of the words the parser looks for and
         no test's output is being read: a chatty suite's log lines are then passed over at the
         speed of a byte search, not line by line."""
-        idle = self._block is None and self._pending is None and self._panic is None
+        idle = (
+            self._block is None
+            and self._pending is None
+            and self._panic is None
+            and not self._error_wants_location  # its `--> file:line` may come in the next read
+        )
         if idle and not any(block.has(word) for word in _WORDS):
             return
         for line in block.all():
