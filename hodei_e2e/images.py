@@ -31,8 +31,8 @@ from hodei_e2e.builder import Builder, for_image
 from hodei_e2e.config import ImageConfig
 from hodei_e2e.console import Output
 from hodei_e2e.docker import BuildOptions, Engine, ImageInfo, split_reference
-from hodei_e2e.errors import ConfigError, E2EError, InfrastructureError, UsageError
-from hodei_e2e.identity import CONTEXT_DIGEST, LABEL, RunIdentity, image_labels
+from hodei_e2e.errors import ConfigError, E2EError, InfrastructureError, Interrupted, UsageError
+from hodei_e2e.identity import CONTEXT_DIGEST, LABEL, PROJECT, RunIdentity, image_labels
 from hodei_e2e.image_state import ImageRecord, StateDir, value_hash
 
 STATE_DIR = ".hodei-e2e"
@@ -257,7 +257,11 @@ def _build(
     out.print(f"… building {image.tag} with {job.builder.describe()}")
     try:
         with BuildProgress(out, image.tag, log_path, header) as progress:
-            _stream(engine, scanned.listing, options, progress, image)
+            try:
+                _stream(engine, scanned.listing, options, progress, image)
+            except Interrupted:
+                _remove_unfinished(engine, identity.project, scanned.digest)
+                raise
         if progress.error is not None:
             raise _failure(image, progress, log_path, request)
         built = engine.image_info(temporary)
@@ -295,6 +299,18 @@ def _stream(
                 progress.message(message)
                 if progress.error is not None:
                     break
+
+
+def _remove_unfinished(engine: Engine, project: str, digest: str) -> None:
+    """The untagged images a build that did not finish left (the classic builder commits each
+    step as an image carrying the build's labels), looked for twice: the engine may still be
+    committing the step it was in when the build was dropped."""
+    selector = {PROJECT: project, CONTEXT_DIGEST: digest}
+    for attempt in range(2):
+        if attempt:
+            time.sleep(0.3)
+        for found in engine.images(selector, dangling=True):
+            _best_effort(engine.remove_image, str(found["Id"]))
 
 
 def _remove_superseded(engine: Engine, image_id: str) -> None:
