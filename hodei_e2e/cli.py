@@ -13,7 +13,7 @@ from hodei_e2e import __version__
 from hodei_e2e.errors import E2EError, ExitCode, Interrupted, UsageError
 
 if TYPE_CHECKING:
-    from hodei_e2e.databases import Isolation
+    from hodei_e2e.postgres.databases import Isolation
 
 app = typer.Typer(
     name="hodei-e2e",
@@ -103,17 +103,46 @@ def run(
         int, typer.Option("--verbose", "-v", count=True, help="More output (suite lines).")
     ] = 0,
     quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
-    reuse: Annotated[bool | None, typer.Option("--reuse/--no-reuse", help="Keep Postgres and the services between runs and use them again (default: each one's reuse key).")] = None,
-    isolation: Annotated[str, typer.Option("--isolation", help="database: a database per suite in one server; container: a server per suite.")] = "database",
-    shard: Annotated[str | None, typer.Option("--shard", help="Run the K-th of N shards of the selection, e.g. 2/4.")] = None,
-    timings: Annotated[Path | None, typer.Option("--timings", help="A JSON report of an earlier run: balance shards by its durations.")] = None,
-    list_only: Annotated[bool, typer.Option("--list", help="Print the suites this run (or shard) would run, and stop.")] = False,
-    strict: Annotated[bool | None, typer.Option("--strict/--no-strict", help="A service that does not come up fails the run (default: on when CI is set).")] = None,
+    reuse: Annotated[
+        bool | None,
+        typer.Option(
+            "--reuse/--no-reuse",
+            help="Keep Postgres and the services between runs and use them again (default: each one's reuse key).",
+        ),
+    ] = None,
+    isolation: Annotated[
+        str,
+        typer.Option(
+            "--isolation",
+            help="database: a database per suite in one server; container: a server per suite.",
+        ),
+    ] = "database",
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="Run the K-th of N shards of the selection, e.g. 2/4."),
+    ] = None,
+    timings: Annotated[
+        Path | None,
+        typer.Option(
+            "--timings", help="A JSON report of an earlier run: balance shards by its durations."
+        ),
+    ] = None,
+    list_only: Annotated[
+        bool,
+        typer.Option("--list", help="Print the suites this run (or shard) would run, and stop."),
+    ] = False,
+    strict: Annotated[
+        bool | None,
+        typer.Option(
+            "--strict/--no-strict",
+            help="A service that does not come up fails the run (default: on when CI is set).",
+        ),
+    ] = None,
 ) -> None:
     """Check, build the worker image, start Postgres, run the suites, report, clean up."""
     from hodei_e2e.console import Output
-    from hodei_e2e.pipeline import RunOptions, execute, prepare_run
-    from hodei_e2e.sharding import parse_shard
+    from hodei_e2e.pipeline.steps import RunOptions, execute, prepare_run
+    from hodei_e2e.suites.sharding import parse_shard
 
     if timings is not None and shard is None:
         raise UsageError("--timings balances shards: use it with --shard K/N")
@@ -158,17 +187,30 @@ def _not_yet(command: str) -> NoReturn:
 @app.command("build-image")
 def build_image(
     config: ConfigOption = None,
-    force: Annotated[bool, typer.Option("--force", help="Build even when the image is up to date.")] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Build without the engine's layer cache.")] = False,
-    pull: Annotated[bool, typer.Option("--pull", help="Pull a newer base image while building.")] = False,
-    build_arg: Annotated[list[str] | None, typer.Option("--build-arg", metavar="K=V", help="A build arg over image.build_args (repeatable).")] = None,
-    tag: Annotated[str | None, typer.Option("--tag", help="Build this tag instead of image.tag.")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Build even when the image is up to date.")
+    ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Build without the engine's layer cache.")
+    ] = False,
+    pull: Annotated[
+        bool, typer.Option("--pull", help="Pull a newer base image while building.")
+    ] = False,
+    build_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--build-arg", metavar="K=V", help="A build arg over image.build_args (repeatable)."
+        ),
+    ] = None,
+    tag: Annotated[
+        str | None, typer.Option("--tag", help="Build this tag instead of image.tag.")
+    ] = None,
     quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
 ) -> None:
     """Build the worker image (the config's `image:`) when it is missing or its build context changed."""
     from hodei_e2e.config import config_path
     from hodei_e2e.console import Output
-    from hodei_e2e.images import BuildRequest, build_image_command
+    from hodei_e2e.image.worker_image import BuildRequest, build_image_command
 
     config_file = config_path(config)
     request = BuildRequest(force=force, no_cache=no_cache, pull=pull)
@@ -179,31 +221,46 @@ def build_image(
 @app.command()
 def cleanup(
     config: ConfigOption = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would go; remove nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would go; remove nothing.")
+    ] = False,
     all_: Annotated[bool, typer.Option("--all", help="Also remove reusable singletons.")] = False,
-    older_than: Annotated[str | None, typer.Option("--older-than", help="Also remove other hosts' resources older than this, e.g. 2h.")] = None,
-    testcontainers: Annotated[bool, typer.Option("--testcontainers", help="Also remove Testcontainers' containers older than --older-than.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than", help="Also remove other hosts' resources older than this, e.g. 2h."
+        ),
+    ] = None,
+    testcontainers: Annotated[
+        bool,
+        typer.Option(
+            "--testcontainers",
+            help="Also remove Testcontainers' containers older than --older-than.",
+        ),
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON on stdout.")
+    ] = False,
 ) -> None:
     """Remove orphaned containers, networks, volumes and test databases."""
-    from hodei_e2e.cleanup import SweepPolicy, sweep_command
+    from hodei_e2e.ownership.cleanup import SweepPolicy, sweep_command
 
     age = _duration(older_than, "--older-than")
     if testcontainers and age is None:
         raise UsageError("--testcontainers needs --older-than (e.g. --older-than 1h)")
     policy = SweepPolicy(all=all_, older_than=age, testcontainers=testcontainers)
-    raise typer.Exit(
-        sweep_command(policy, config_path=config, dry_run=dry_run, as_json=json_out)
-    )
+    raise typer.Exit(sweep_command(policy, config_path=config, dry_run=dry_run, as_json=json_out))
 
 
 @app.command()
 def doctor(
     config: ConfigOption = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the checks as JSON on stdout.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the checks as JSON on stdout.")
+    ] = False,
 ) -> None:
     """Check every prerequisite, each with its remedy (exit 3 when one fails)."""
-    from hodei_e2e.doctor import doctor_command
+    from hodei_e2e.commands.doctor import doctor_command
 
     raise typer.Exit(doctor_command(config, as_json=json_out))
 

@@ -26,7 +26,7 @@ from yaml.resolver import Resolver
 from hodei_e2e.errors import ConfigError
 
 RebuildPolicy = Literal["if-missing", "if-changed", "always"]
-BuilderSetting = Literal["auto", "buildkit", "classic"]  # see hodei_e2e/builder.py
+BuilderSetting = Literal["auto", "buildkit", "classic"]  # see hodei_e2e/image/builder.py
 
 DEFAULT_MAX_REUSE = 8 * 3600.0  # seconds a reusable container may serve
 DEFAULT_POSTGRES_IMAGE = "postgres:16-alpine"

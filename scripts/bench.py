@@ -357,7 +357,7 @@ def _role(pid: int, root: int) -> str:
             cmdline = f.read()
     except OSError:
         return "other"
-    return "watchdog" if b"hodei_e2e.reaper" in cmdline else "suites"
+    return "watchdog" if b"hodei_e2e.ownership.reaper" in cmdline else "suites"
 
 
 # -- Docker (the benchmark's own bookkeeping; the tool is only ever run through its CLI) ---------
@@ -918,10 +918,10 @@ def dbcreate_scenario(bench: Bench, sc: Scenario) -> None:
     import psycopg
 
     from hodei_e2e.config import MigrationsConfig, PostgresConfig
-    from hodei_e2e.docker import Engine
-    from hodei_e2e.identity import RunIdentity
-    from hodei_e2e.migrations import ensure_template, migration_files
-    from hodei_e2e.postgres import start_server
+    from hodei_e2e.engine.docker import Engine
+    from hodei_e2e.ownership.identity import RunIdentity
+    from hodei_e2e.postgres.migrations import ensure_template, migration_files
+    from hodei_e2e.postgres.server import start_server
 
     count = 8 if bench.args.quick else max(20, bench.args.repeat)
     warm = 2
@@ -938,9 +938,9 @@ def dbcreate_scenario(bench: Bench, sc: Scenario) -> None:
     created: list[Any] = []
     counter = iter(range(1, 1_000_000))
     sc.notes.append(
-        f"in-process, against a server started with hodei_e2e.postgres.start_server (tmpfs, the "
-        f"default settings); each figure is the median of {count} (after {warm} untimed), each "
-        "database dropped untimed after it is made; 'call' is the wall time of "
+        "in-process, against a server started with hodei_e2e.postgres.server.start_server "
+        f"(tmpfs, the default settings); each figure is the median of {count} (after {warm} "
+        "untimed), each database dropped untimed after it is made; 'call' is the wall time of "
         "PostgresServer.create_database (as Databases.create calls it), 'statement' is the "
         "CREATE DATABASE alone as it reports."
     )
@@ -1060,7 +1060,7 @@ def _handout(
     bench: Bench, server: Any, template: Any, identity: Any, engine: Any, count: int
 ) -> Row | None:
     """The pre-created handout through the tool's pool (Databases.precreate/take), if any."""
-    from hodei_e2e import databases as dbs
+    from hodei_e2e.postgres import databases as dbs
 
     if not (hasattr(dbs.Databases, "precreate") and hasattr(dbs.Databases, "take")):
         return None

@@ -26,13 +26,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hodei_e2e.build_context import Inputs, digest, file_hash, scan
 from hodei_e2e.config import ImageConfig
 from hodei_e2e.console import Output
-from hodei_e2e.docker import Engine
-from hodei_e2e.identity import PROJECT, RunIdentity
-from hodei_e2e.image_state import StateDir
-from hodei_e2e.images import ensure_image
+from hodei_e2e.engine.docker import Engine
+from hodei_e2e.image.context import Inputs, digest, file_hash, scan
+from hodei_e2e.image.state import StateDir
+from hodei_e2e.image.worker_image import ensure_image
+from hodei_e2e.ownership.identity import PROJECT, RunIdentity
 
 CLI = [sys.executable, "-c", "from hodei_e2e.cli import main; main()"]
 

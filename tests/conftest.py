@@ -20,9 +20,9 @@ from typing import NoReturn
 import pytest
 from shared import DEFAULT_BASE_IMAGE, DEFAULT_POSTGRES_IMAGE, SESSION_LABEL, missing
 
-from hodei_e2e.docker import ContainerInfo, Engine
+from hodei_e2e.engine.docker import ContainerInfo, Engine
 from hodei_e2e.errors import E2EError
-from hodei_e2e.identity import LABEL, OWNER, WORKER_LABEL
+from hodei_e2e.ownership.identity import LABEL, OWNER, WORKER_LABEL
 
 
 @dataclass

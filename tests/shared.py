@@ -39,7 +39,7 @@ def parent_of(pid: int) -> int | None:
 
 
 def find_watchdog(run_pid: int) -> int | None:
-    """The watchdog: a child of the run running `python -m hodei_e2e.reaper`."""
+    """The watchdog: a child of the run running `python -m hodei_e2e.ownership.reaper`."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -47,6 +47,6 @@ def find_watchdog(run_pid: int) -> int | None:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"hodei_e2e.reaper" in cmdline and parent_of(int(entry.name)) == run_pid:
+        if b"hodei_e2e.ownership.reaper" in cmdline and parent_of(int(entry.name)) == run_pid:
             return int(entry.name)
     return None

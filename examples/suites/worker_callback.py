@@ -40,12 +40,19 @@ def main() -> int:
     print(f"server listening on port {port}; workers reach it at {host}:{port}", flush=True)
     subprocess.run(
         [
-            "docker", "run", "-d",
-            "--label", "hodei.managed=true",
-            "--label", f"hodei.worker.id={worker_id}",
-            "--add-host", "host.docker.internal:host-gateway",
-            "-e", f"HODEI_SERVER_URL=http://{host}:{port}",
-            "-e", f"HODEI_WORKER_ID={worker_id}",
+            "docker",
+            "run",
+            "-d",
+            "--label",
+            "hodei.managed=true",
+            "--label",
+            f"hodei.worker.id={worker_id}",
+            "--add-host",
+            "host.docker.internal:host-gateway",
+            "-e",
+            f"HODEI_SERVER_URL=http://{host}:{port}",
+            "-e",
+            f"HODEI_WORKER_ID={worker_id}",
             os.environ["HODEI_WORKER_IMAGE"],
         ],
         check=True,
@@ -55,9 +62,15 @@ def main() -> int:
         return 1
     print(f"worker {workers[0]} registered", flush=True)
     subprocess.run(
-        ["psql", "-v", "ON_ERROR_STOP=1", "-qAt", "-c",
-         "CREATE TABLE workers (id text PRIMARY KEY);"
-         f"INSERT INTO workers VALUES ('{workers[0]}');"],
+        [
+            "psql",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            "-c",
+            "CREATE TABLE workers (id text PRIMARY KEY);"
+            f"INSERT INTO workers VALUES ('{workers[0]}');",
+        ],
         check=True,
     )
     print("test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out")

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from hodei_e2e.config import SuiteConfig
 from hodei_e2e.console import Output
-from hodei_e2e.lines import Block
-from hodei_e2e.results import Status, SuiteResult
+from hodei_e2e.report.results import Status, SuiteResult
+from hodei_e2e.suites.lines import Block
 
 if TYPE_CHECKING:
     from rich.table import Table

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from hodei_e2e.lines import cut_line, last_lines
 from hodei_e2e.masking import masker
-from hodei_e2e.results import Status, SuiteResult, TestResult
+from hodei_e2e.report.results import Status, SuiteResult, TestResult
+from hodei_e2e.suites.lines import cut_line, last_lines
 
 MAX_ERROR_ANNOTATIONS = 10  # GitHub keeps 10 error annotations per step
 ANNOTATION_TAIL_LINES = 20

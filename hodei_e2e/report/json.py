@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hodei_e2e.results import Diagnostic, SuiteResult, TestResult
+from hodei_e2e.report.results import Diagnostic, SuiteResult, TestResult
 
 SCHEMA_VERSION = 2  # 2: `tests` lists the tests; their counts moved to `counts`
 

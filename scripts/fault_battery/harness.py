@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from hodei_e2e.docker import Engine
-from hodei_e2e.identity import LABEL, PROJECT, REUSE, RUN_ID, WORKER_LABEL
-from hodei_e2e.leases import lease_dir
+from hodei_e2e.engine.docker import Engine
+from hodei_e2e.ownership.identity import LABEL, PROJECT, REUSE, RUN_ID, WORKER_LABEL
+from hodei_e2e.ownership.leases import lease_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(ROOT / ".venv" / "bin" / "hodei-e2e")
@@ -304,10 +304,11 @@ def reused_postgres(ws: Workspace) -> str:
 
 
 def watchdog_of(cli: Cli) -> int:
-    """The pid of the run's watchdog (it carries the try's token, and runs hodei_e2e.reaper)."""
+    """The pid of the run's watchdog (it carries the try's token and runs
+    hodei_e2e.ownership.reaper)."""
     for line in processes_with_token(cli.ws.token):
         pid, _, command = line.partition(" ")
-        if "hodei_e2e.reaper" in command:
+        if "hodei_e2e.ownership.reaper" in command:
             return int(pid)
     raise TryFailed("no watchdog process found")
 

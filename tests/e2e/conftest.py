@@ -28,8 +28,8 @@ import pytest
 import yaml
 from support import SITECUSTOMIZE, Scrub
 
-from hodei_e2e.docker import Engine
-from hodei_e2e.identity import LABEL
+from hodei_e2e.engine.docker import Engine
+from hodei_e2e.ownership.identity import LABEL
 
 CLI = [sys.executable, "-m", "hodei_e2e"]
 LOCAL_IMAGES = {

@@ -154,7 +154,7 @@ def test_kill9_of_the_run_leaves_nothing_within_10s(
     assert len(pids) == 4, pids
     assert all(process_alive(p) for p in pids.values()), pids
     watchdog = find_watchdog(run.process.pid)
-    assert watchdog is not None, "no `python -m hodei_e2e.reaper` child of the run"
+    assert watchdog is not None, "no `python -m hodei_e2e.ownership.reaper` child of the run"
 
     os.kill(run.process.pid, signal.SIGKILL)
     killed = time.monotonic()
@@ -189,7 +189,7 @@ def test_kill9_of_the_run_leaves_nothing_within_10s(
 
 def kill_run_and_watchdog(run: Started) -> None:
     watchdog = find_watchdog(run.process.pid)
-    assert watchdog is not None, "no `python -m hodei_e2e.reaper` child of the run"
+    assert watchdog is not None, "no `python -m hodei_e2e.ownership.reaper` child of the run"
     os.kill(watchdog, signal.SIGKILL)
     assert wait_until(lambda: not process_alive(watchdog), timeout=5)
     os.kill(run.process.pid, signal.SIGKILL)

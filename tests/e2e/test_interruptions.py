@@ -13,9 +13,9 @@ from typing import Any
 
 from support import process_alive, wait_until
 
-from hodei_e2e.identity import process_start_token
-from hodei_e2e.leases import lease_dir
-from hodei_e2e.process_orphans import OWNER_ENV
+from hodei_e2e.ownership.identity import process_start_token
+from hodei_e2e.ownership.leases import lease_dir
+from hodei_e2e.ownership.process_orphans import OWNER_ENV
 
 
 def _caught_signals(pid: int) -> int:

@@ -24,7 +24,7 @@ def _reused_server(docker_ps: Any, project: str) -> str:
 
 
 def _watchdog_of(pid: int) -> int:
-    """The watchdog the CLI `pid` started (its only child running hodei_e2e.reaper)."""
+    """The watchdog the CLI `pid` started (its only child running hodei_e2e.ownership.reaper)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -33,7 +33,8 @@ def _watchdog_of(pid: int) -> int:
             command = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"hodei_e2e.reaper" in command and stat[stat.rfind(")") + 2 :].split()[1] == str(pid):
+        parent = stat[stat.rfind(")") + 2 :].split()[1]
+        if b"hodei_e2e.ownership.reaper" in command and parent == str(pid):
             return int(entry.name)
     raise AssertionError(f"no watchdog of {pid}")
 

@@ -44,8 +44,10 @@ class EngineUnderTest:
     def address(self) -> str:
         """Where its published ports are: the tcp endpoint's host, else 127.0.0.1."""
         host = self.docker_host
-        return host.removeprefix("tcp://").rsplit(":", 1)[0] if host.startswith("tcp://") else (
-            "127.0.0.1"
+        return (
+            host.removeprefix("tcp://").rsplit(":", 1)[0]
+            if host.startswith("tcp://")
+            else ("127.0.0.1")
         )
 
     def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -112,5 +114,3 @@ def stop(kind: str, directory: Path) -> None:
         ["bash", str(SCRIPT), kind, "stop", str(directory)],
         capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
-
-

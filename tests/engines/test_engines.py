@@ -148,7 +148,7 @@ def test_kill9_of_the_run_the_watchdog_removes_its_containers(
     process = blocking_run()
     assert len(engine.containers()) == 2  # Postgres and the worker
     watchdog = find_watchdog(process.pid)
-    assert watchdog is not None, "no `python -m hodei_e2e.reaper` child of the run"
+    assert watchdog is not None, "no `python -m hodei_e2e.ownership.reaper` child of the run"
     suite = int((tmp_path / "suite.pid").read_text())
 
     os.kill(process.pid, signal.SIGKILL)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hodei_e2e.docker import ContainerInfo, Engine
+from hodei_e2e.engine.docker import ContainerInfo, Engine
 
 
 @pytest.fixture(autouse=True)

@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 
-from hodei_e2e.build_context import scan
 from hodei_e2e.config import ImageConfig
 from hodei_e2e.console import Output
-from hodei_e2e.docker import Engine
+from hodei_e2e.engine.docker import Engine
 from hodei_e2e.errors import InfrastructureError
-from hodei_e2e.identity import CONTEXT_DIGEST, PROJECT, RunIdentity
-from hodei_e2e.images import ensure_image
+from hodei_e2e.image.context import scan
+from hodei_e2e.image.worker_image import ensure_image
+from hodei_e2e.ownership.identity import CONTEXT_DIGEST, PROJECT, RunIdentity
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from hodei_e2e.docker import ContainerInfo, ContainerSpec, Engine
+from hodei_e2e.engine.docker import ContainerInfo, ContainerSpec, Engine
 from hodei_e2e.errors import InfrastructureError
-from hodei_e2e.identity import RunIdentity
+from hodei_e2e.ownership.identity import RunIdentity
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(60)]
 

@@ -12,11 +12,11 @@ import pytest
 from shared import process_alive
 
 from hodei_e2e.config import SuiteConfig
-from hodei_e2e.lines import LINE_LIMIT, Block
 from hodei_e2e.masking import masker
-from hodei_e2e.results import Status, SuiteResult
-from hodei_e2e.results import TestCounts as Counts
-from hodei_e2e.suites import Prepared, SkipSuite, SuiteRunner
+from hodei_e2e.report.results import Status, SuiteResult
+from hodei_e2e.report.results import TestCounts as Counts
+from hodei_e2e.suites.lines import LINE_LIMIT, Block
+from hodei_e2e.suites.runner import Prepared, SkipSuite, SuiteRunner
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from hodei_e2e.config import ReadyCheck, ServiceConfig
-from hodei_e2e.docker import ContainerInfo, Engine
+from hodei_e2e.engine.docker import ContainerInfo, Engine
+from hodei_e2e.engine.services import proxied_tcp_ready, start_service
 from hodei_e2e.errors import ExitCode, InfrastructureError
-from hodei_e2e.identity import ROLE, RUN_ID, RunIdentity
-from hodei_e2e.services import proxied_tcp_ready, start_service
+from hodei_e2e.ownership.identity import ROLE, RUN_ID, RunIdentity
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 

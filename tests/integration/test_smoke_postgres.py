@@ -10,9 +10,9 @@ import psycopg
 import pytest
 
 from hodei_e2e.config import PostgresConfig
-from hodei_e2e.docker import ContainerInfo, Engine
-from hodei_e2e.identity import RunIdentity
-from hodei_e2e.postgres import start_server
+from hodei_e2e.engine.docker import ContainerInfo, Engine
+from hodei_e2e.ownership.identity import RunIdentity
+from hodei_e2e.postgres.server import start_server
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 

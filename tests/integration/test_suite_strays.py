@@ -18,8 +18,8 @@ import pytest
 from shared import process_alive
 from test_run_suites import Hooks, runner, suite
 
-from hodei_e2e import strays as hodei_strays
-from hodei_e2e.results import Status, SuiteResult
+from hodei_e2e.report.results import Status, SuiteResult
+from hodei_e2e.suites import strays as hodei_strays
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from hodei_e2e.build_view import BuildProgress
-from hodei_e2e.builder import choose, refuse_unsupported
-from hodei_e2e.buildkit_trace import TRACE_ID, TraceError, decode_aux
 from hodei_e2e.console import Output
-from hodei_e2e.docker import BuilderFacts
-from hodei_e2e.dockerfile_features import parse_features
+from hodei_e2e.engine.docker import BuilderFacts
 from hodei_e2e.errors import ConfigError, PrerequisiteError
+from hodei_e2e.image.build_view import BuildProgress
+from hodei_e2e.image.builder import choose, refuse_unsupported
+from hodei_e2e.image.buildkit_trace import TRACE_ID, TraceError, decode_aux
+from hodei_e2e.image.dockerfile import parse_features
 
 # -- a minimal protobuf writer, to build StatusResponse messages the way the engine sends them
 

@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from hodei_e2e import identity as ident
-from hodei_e2e import leases
-from hodei_e2e.cleanup import (
+from hodei_e2e.engine.docker import ContainerInfo
+from hodei_e2e.ownership import identity as ident
+from hodei_e2e.ownership import leases
+from hodei_e2e.ownership.cleanup import (
     Orphan,
     SweepPolicy,
     find_orphans,
@@ -30,10 +31,9 @@ from hodei_e2e.cleanup import (
     live_run_starts,
     owner_verdict,
 )
-from hodei_e2e.docker import ContainerInfo
-from hodei_e2e.identity import owner_alive, pid_alive, process_start_token
-from hodei_e2e.reaper import kill_groups
-from hodei_e2e.workers import owned_by_window
+from hodei_e2e.ownership.identity import owner_alive, pid_alive, process_start_token
+from hodei_e2e.ownership.reaper import kill_groups
+from hodei_e2e.ownership.workers import owned_by_window
 
 HOST = socket.gethostname()
 NOW = 1_800_000_000.0
@@ -479,7 +479,7 @@ def test_watchdog_tolerates_a_group_that_is_gone(dead_pid: int) -> None:
 
 
 def test_a_stopped_build_step_container_is_an_orphan_once_no_build_can_use_it() -> None:
-    from hodei_e2e.identity import image_labels
+    from hodei_e2e.ownership.identity import image_labels
 
     labels = image_labels("demo")  # what a container of our image inherits
     old = container(labels, status="created", created=NOW - 600, name="step-old")

@@ -9,7 +9,7 @@ import pytest
 
 from hodei_e2e.config import PrepareConfig, load_config
 from hodei_e2e.errors import ConfigError
-from hodei_e2e.prepare import script
+from hodei_e2e.suites.prepare import script
 
 
 def load(directory: Path, text: str) -> object:

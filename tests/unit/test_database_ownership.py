@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from hodei_e2e.databases import UNCOMMENTED_AGE, _run_gone
-from hodei_e2e.identity import database_name, new_run_id
+from hodei_e2e.ownership.identity import database_name, new_run_id
+from hodei_e2e.postgres.databases import UNCOMMENTED_AGE, _run_gone
 
 HOST = socket.gethostname()
 

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hodei_e2e.config import load_config
-from hodei_e2e.docker import DEFAULT_SOCKET, Endpoint, resolve_endpoint
-from hodei_e2e.doctor import (
+from hodei_e2e.commands.doctor import (
     Check,
     _engine_remedy,
     base_images,
@@ -21,6 +19,8 @@ from hodei_e2e.doctor import (
     run_checks,
     tool_checks,
 )
+from hodei_e2e.config import load_config
+from hodei_e2e.engine.docker import DEFAULT_SOCKET, Endpoint, resolve_endpoint
 
 
 def test_exit_code_is_3_only_when_a_check_fails() -> None:

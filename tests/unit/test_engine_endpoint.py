@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from hodei_e2e.docker import (
+from hodei_e2e.engine.docker import (
     Endpoint,
     EngineKind,
     docker_name,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from hodei_e2e.environment import RunFacts, render, suite_environment
 from hodei_e2e.errors import ConfigError, ExitCode
+from hodei_e2e.suites.environment import RunFacts, render, suite_environment
 
 FACTS = RunFacts(
     run_id="20260101120000-abc123",

@@ -14,7 +14,7 @@ import xmlschema
 
 from hodei_e2e.config import SuiteConfig
 from hodei_e2e.report import junit
-from hodei_e2e.results import Status, SuiteResult
+from hodei_e2e.report.results import Status, SuiteResult
 
 SCHEMA = xmlschema.XMLSchema(Path(__file__).parents[1] / "schemas" / "junit.xsd")
 NOW = time.time()

@@ -20,8 +20,8 @@ from pathlib import Path
 import xmlschema
 
 from hodei_e2e.report import junit
-from hodei_e2e.results import Diagnostic, Status, SuiteResult
-from hodei_e2e.runner_output import OutputParser
+from hodei_e2e.report.results import Diagnostic, Status, SuiteResult
+from hodei_e2e.suites.test_parser import OutputParser
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 CRATE = FIXTURES / "libtest-crate"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hodei_e2e import leases
+from hodei_e2e.ownership import leases
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +36,7 @@ def test_prune_removes_the_files_of_killed_holders_only(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import os; from hodei_e2e.leases import Lease; Lease('killed'); os._exit(0)",
+            "import os; from hodei_e2e.ownership.leases import Lease; Lease('killed'); os._exit(0)",
         ],
         env={"XDG_RUNTIME_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
         check=True,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hodei_e2e.lines import Block, LineSplitter, cut_line, cut_lines, last_lines
+from hodei_e2e.suites.lines import Block, LineSplitter, cut_line, cut_lines, last_lines
 
 
 def test_a_short_line_is_left_alone() -> None:

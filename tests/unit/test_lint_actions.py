@@ -78,7 +78,7 @@ def test_a_faulty_workflow_block_fails_with_each_linters_message(tmp_path: Path)
     done = lint(tmp_path, BAD)
     out = done.stdout + done.stderr
     assert done.returncode == 1, out
-    assert "doc.md.L6.yml:12:15: runtime \"node20\" is deprecated" in out  # the Markdown's line
+    assert 'doc.md.L6.yml:12:15: runtime "node20" is deprecated' in out  # the Markdown's line
     assert "error[unpinned-uses]" in out
     assert "error[dangerous-triggers]" in out
     assert "template-injection" in out

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hodei_e2e.report import json as json_report
-from hodei_e2e.results import Status, SuiteResult, parse_counts
-from hodei_e2e.results import TestCounts as Counts
+from hodei_e2e.report.results import Status, SuiteResult, parse_counts
+from hodei_e2e.report.results import TestCounts as Counts
 
 
 def test_only_passed_and_skipped_are_ok() -> None:

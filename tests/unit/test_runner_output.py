@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hodei_e2e.results import Diagnostic, Status, TestResult
-from hodei_e2e.runner_output import OutputParser, Parsed
+from hodei_e2e.report.results import Diagnostic, Status, TestResult
+from hodei_e2e.suites.test_parser import OutputParser, Parsed
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 CRATE = FIXTURES / "libtest-crate"

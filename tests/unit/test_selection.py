@@ -8,7 +8,7 @@ import pytest
 
 from hodei_e2e.config import SuiteConfig
 from hodei_e2e.errors import ExitCode, UsageError
-from hodei_e2e.selection import compile_keyword, select
+from hodei_e2e.suites.selection import compile_keyword, select
 
 
 def suite(name: str, *tags: str) -> SuiteConfig:

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 
 from hodei_e2e.config import Config, ServiceConfig, SuiteConfig, load_config
-from hodei_e2e.docker import ContainerInfo
-from hodei_e2e.errors import ConfigError, ExitCode
-from hodei_e2e.services import (
+from hodei_e2e.engine.docker import ContainerInfo
+from hodei_e2e.engine.services import (
     ServiceHandle,
     http_ready,
     is_local_address,
     plan_services,
     proxied_tcp_ready,
 )
+from hodei_e2e.errors import ConfigError, ExitCode
 
 CONTAINER = ContainerInfo(
     id="c" * 64, name="svc", image="redis:7", status="running", labels={}, created=0.0

@@ -10,7 +10,7 @@ import pytest
 
 from hodei_e2e.config import SuiteConfig
 from hodei_e2e.errors import ExitCode, UsageError
-from hodei_e2e.sharding import estimates, load_timings, parse_shard, plan, shard
+from hodei_e2e.suites.sharding import estimates, load_timings, parse_shard, plan, shard
 
 
 def suites(*names: str) -> list[SuiteConfig]:

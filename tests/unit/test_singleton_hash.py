@@ -8,8 +8,8 @@ from typing import Any, cast
 import pytest
 
 from hodei_e2e.config import PostgresConfig, ReadyCheck, ServiceConfig
-from hodei_e2e.docker import Engine
-from hodei_e2e.singleton import PostgresRecipe, ServiceRecipe, config_hash, container_name
+from hodei_e2e.engine.docker import Engine
+from hodei_e2e.engine.singleton import PostgresRecipe, ServiceRecipe, config_hash, container_name
 
 NO_ENGINE = cast(Engine, None)  # hashing never talks to the engine
 REDIS = ServiceConfig(name="redis", image="redis:7", ports=(6379,), environment={"A": "1"})

@@ -7,9 +7,9 @@ import signal
 
 import pytest
 
-from hodei_e2e.identity import database_name, new_run_id, run_id_of_database
 from hodei_e2e.masking import MASK, Masker
-from hodei_e2e.suites import describe_exit
+from hodei_e2e.ownership.identity import database_name, new_run_id, run_id_of_database
+from hodei_e2e.suites.runner import describe_exit
 
 # -- describe_exit --------------------------------------------------------------------------------
 

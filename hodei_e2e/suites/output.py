@@ -22,8 +22,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import BinaryIO
 
-from hodei_e2e.lines import Block, LineSplitter
 from hodei_e2e.masking import masker
+from hodei_e2e.suites.lines import Block, LineSplitter
 
 TAIL_LINES = 200
 READ_SIZE = 1 << 20

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from hodei_e2e import identity as ident
 from hodei_e2e.config import DEFAULT_MAX_REUSE
-from hodei_e2e.docker import ContainerInfo, Engine
+from hodei_e2e.engine.docker import ContainerInfo, Engine
 from hodei_e2e.errors import ExitCode
+from hodei_e2e.ownership import identity as ident
 
 if TYPE_CHECKING:
     from hodei_e2e.config import Config
@@ -123,7 +123,7 @@ def _build_leftover_verdict(container: ContainerInfo, policy: SweepPolicy) -> st
 def _singleton_verdict(container: ContainerInfo, policy: SweepPolicy) -> str | None:
     """A reusable server goes with `--all`, or when idle past its `max_reuse`; never while a
     live run holds a lease on it."""
-    from hodei_e2e import leases
+    from hodei_e2e.ownership import leases
 
     if leases.in_use(container.name):
         return None
@@ -162,7 +162,7 @@ def live_run_starts(containers: Iterable[ContainerInfo], policy: SweepPolicy) ->
     """When the live runs started, read from the containers they own or lease. Conservative:
     a run of another host counts as live unless it is past `--older-than`, and a reused server
     that a run holds counts as a run that has been going since the server was created."""
-    from hodei_e2e import leases
+    from hodei_e2e.ownership import leases
 
     starts: list[float] = []
     for container in containers:
@@ -231,7 +231,7 @@ def find_orphans(engine: Engine, policy: SweepPolicy) -> list[Orphan]:
 def process_orphans_of(policy: SweepPolicy) -> list[Orphan]:
     """Processes a dead run of this host left running (its suites' escaped descendants, a
     migration command); the id is the pid."""
-    from hodei_e2e.process_orphans import stray_processes
+    from hodei_e2e.ownership.process_orphans import stray_processes
 
     return [
         Orphan("process", str(p.pid), p.command[:80], "process of a run that is gone")
@@ -242,8 +242,8 @@ def process_orphans_of(policy: SweepPolicy) -> list[Orphan]:
 def database_orphans(engine: Engine, config: Config, policy: SweepPolicy) -> list[Orphan]:
     """Test databases of dead runs inside the project's running reused servers (the config
     gives the credentials). The id is `<container id>/<database>`."""
-    from hodei_e2e.databases import dead_run_databases
-    from hodei_e2e.postgres import PostgresServer, address_of
+    from hodei_e2e.postgres.databases import dead_run_databases
+    from hodei_e2e.postgres.server import PostgresServer, address_of
 
     prefix = config.postgres.database_prefix
     found: list[Orphan] = []
@@ -276,7 +276,7 @@ def database_orphans(engine: Engine, config: Config, policy: SweepPolicy) -> lis
 
 def _drop(engine: Engine, config: Config, orphan: Orphan) -> str | None:
     from hodei_e2e.errors import E2EError
-    from hodei_e2e.postgres import PostgresServer, address_of
+    from hodei_e2e.postgres.server import PostgresServer, address_of
 
     container_id, _, name = orphan.id.partition("/")
     try:
@@ -314,7 +314,7 @@ def remove(
         removed += [Removed(o, _drop(engine, config, o)) for o in orphans if o.kind == "database"]
     strays = [o for o in orphans if o.kind == "process"]
     if strays:
-        from hodei_e2e.processes import process_alive, terminate_processes
+        from hodei_e2e.suites.processes import process_alive, terminate_processes
 
         terminate_processes([int(o.id) for o in strays], grace=1.0)
         removed += [
@@ -401,7 +401,7 @@ def sweep_command(
     finally:
         engine.close()
     if not dry_run:
-        from hodei_e2e import leases
+        from hodei_e2e.ownership import leases
 
         leases.prune()
     failed = [r for r in removed if r.error]

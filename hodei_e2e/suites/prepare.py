@@ -20,12 +20,12 @@ from pathlib import Path
 
 from hodei_e2e.config import PREPARE_STEP, Config, PrepareConfig, SuiteConfig
 from hodei_e2e.console import Output
-from hodei_e2e.environment import render
 from hodei_e2e.errors import ConfigError
-from hodei_e2e.lines import Block
 from hodei_e2e.report.console import STYLE, result_line
-from hodei_e2e.results import Status, SuiteResult
-from hodei_e2e.suites import Prepared, SkipSuite, SuiteRunner
+from hodei_e2e.report.results import Status, SuiteResult
+from hodei_e2e.suites.environment import render
+from hodei_e2e.suites.lines import Block
+from hodei_e2e.suites.runner import Prepared, SkipSuite, SuiteRunner
 
 NOT_STARTED = f"not started: the {PREPARE_STEP} step failed"
 

@@ -30,9 +30,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hodei_e2e.config import Config, ReadyCheck, ServiceConfig, SuiteConfig
-from hodei_e2e.docker import ContainerInfo, ContainerSpec, Engine, NameConflict
-from hodei_e2e.environment import render
+from hodei_e2e.engine.docker import ContainerInfo, ContainerSpec, Engine, NameConflict
 from hodei_e2e.errors import ConfigError, InfrastructureError, last_lines
+from hodei_e2e.suites.environment import render
 
 POLL_INTERVAL = 0.05  # seconds between two failed checks
 CHECK_TIMEOUT = 2.0  # at most this long for one check

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, cast
 
-from hodei_e2e.dockerignore import PatternError, PatternMatcher, read_patterns
 from hodei_e2e.errors import ConfigError
+from hodei_e2e.image.dockerignore import PatternError, PatternMatcher, read_patterns
 
 DIGEST_VERSION = "hodei-e2e context v1"
 RACY_NS = 1_000_000_000  # a file changed this close to a scan is hashed again next time

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from hodei_e2e.identity import pid_alive, process_start_token
-from hodei_e2e.processes import PROC
+from hodei_e2e.ownership.identity import pid_alive, process_start_token
+from hodei_e2e.suites.processes import PROC
 
 OWNER_ENV = "HODEI_E2E_OWNER"
-WATCHDOG_MODULE = "hodei_e2e.reaper"
+WATCHDOG_MODULE = "hodei_e2e.ownership.reaper"
 
 
 def owner_token(pid: int | None = None) -> str:

@@ -20,8 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
-from hodei_e2e.buildkit_trace import TRACE_ID, Status, TraceError, Vertex, decode_aux
 from hodei_e2e.console import Output
+from hodei_e2e.image.buildkit_trace import TRACE_ID, Status, TraceError, Vertex, decode_aux
 from hodei_e2e.masking import masker
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from hodei_e2e.config import MigrationsConfig
 from hodei_e2e.errors import ConfigError, InfrastructureError, last_lines
-from hodei_e2e.postgres import PostgresServer
-from hodei_e2e.suites import run_command
+from hodei_e2e.postgres.server import PostgresServer
+from hodei_e2e.suites.runner import run_command
 
 STRATEGIES = ("WAL_LOG", "FILE_COPY")
 PG15 = 150000

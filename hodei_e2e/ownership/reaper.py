@@ -27,7 +27,7 @@ class Watchdog:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "hodei_e2e.reaper"],
+                [sys.executable, "-m", "hodei_e2e.ownership.reaper"],
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=log,
@@ -49,7 +49,7 @@ class Watchdog:
 
     def process_group(self, pgid: int) -> None:
         """A suite's process group, to be killed if the run dies before it does."""
-        from hodei_e2e.identity import process_start_token
+        from hodei_e2e.ownership.identity import process_start_token
 
         self.tell(group=[pgid, process_start_token(pgid)])
 
@@ -87,8 +87,8 @@ def kill_groups(groups: list[list[Any]], grace: float = 2.0) -> list[str]:
     """SIGTERM the suites' process groups that still exist, then SIGKILL what is left.
 
     A group whose leader is alive with another start time is a recycled pid: left alone."""
-    from hodei_e2e.identity import process_start_token
-    from hodei_e2e.processes import terminate_groups
+    from hodei_e2e.ownership.identity import process_start_token
+    from hodei_e2e.suites.processes import terminate_groups
 
     ours = []
     for pgid, token in groups:
@@ -102,8 +102,8 @@ def kill_groups(groups: list[list[Any]], grace: float = 2.0) -> list[str]:
 def stop_processes(facts: dict[str, Any]) -> list[str]:
     """Whatever else the run started and left running: descendants that left their suite's
     process group, migration commands (they carry the run's owner token)."""
-    from hodei_e2e.process_orphans import processes_of
-    from hodei_e2e.processes import terminate_processes
+    from hodei_e2e.ownership.process_orphans import processes_of
+    from hodei_e2e.suites.processes import terminate_processes
 
     owner = facts.get("owner")
     if not owner:
@@ -115,10 +115,10 @@ def stop_processes(facts: dict[str, Any]) -> list[str]:
 
 def reap(facts: dict[str, Any]) -> list[str]:
     """Remove what the run `facts` describes; return one line per thing removed."""
-    from hodei_e2e import identity as ident
-    from hodei_e2e.cleanup import leaked_testcontainers, other_live_starts
-    from hodei_e2e.docker import Engine
-    from hodei_e2e.workers import owned_by_window
+    from hodei_e2e.engine.docker import Engine
+    from hodei_e2e.ownership import identity as ident
+    from hodei_e2e.ownership.cleanup import leaked_testcontainers, other_live_starts
+    from hodei_e2e.ownership.workers import owned_by_window
 
     run_id = str(facts.get("run_id", ""))
     started = float(facts.get("created", 0.0))
@@ -154,7 +154,7 @@ def _drop_databases(facts: dict[str, Any]) -> None:
     url, names = facts.get("admin_url"), facts.get("databases") or []
     if not url or not names or not facts.get("reused"):
         return
-    from hodei_e2e.postgres import drop_databases_at
+    from hodei_e2e.postgres.server import drop_databases_at
 
     drop_databases_at(str(url), [str(n) for n in names])
 

@@ -17,27 +17,28 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from hodei_e2e import faults, process_orphans
+from hodei_e2e import faults
 from hodei_e2e.config import Config, ServiceConfig, SuiteConfig, config_path, load_config
 from hodei_e2e.console import Output
-from hodei_e2e.databases import Databases, Isolation
-from hodei_e2e.docker import ContainerInfo, Engine
-from hodei_e2e.environment import RunFacts, suite_environment
+from hodei_e2e.engine.docker import ContainerInfo, Engine
+from hodei_e2e.engine.services import ServiceHandle
+from hodei_e2e.engine.singleton import Acquired
 from hodei_e2e.errors import E2EError, ExitCode, Interrupted
-from hodei_e2e.identity import RunIdentity
 from hodei_e2e.masking import masker
-from hodei_e2e.migrations import Template
-from hodei_e2e.postgres import PostgresServer
-from hodei_e2e.prepare import PrepareStep
-from hodei_e2e.reaper import Watchdog
+from hodei_e2e.ownership import process_orphans
+from hodei_e2e.ownership.identity import RunIdentity
+from hodei_e2e.ownership.reaper import Watchdog
+from hodei_e2e.postgres.databases import Databases, Isolation
+from hodei_e2e.postgres.migrations import Template
+from hodei_e2e.postgres.server import PostgresServer
 from hodei_e2e.report import console as console_report
 from hodei_e2e.report.github import GitHubReporter, in_github_actions
-from hodei_e2e.results import Status, SuiteResult
-from hodei_e2e.selection import select
-from hodei_e2e.services import ServiceHandle
+from hodei_e2e.report.results import Status, SuiteResult
 from hodei_e2e.signals import SignalGuard
-from hodei_e2e.singleton import Acquired
-from hodei_e2e.suites import Prepared, SuiteRunner, interrupted_results
+from hodei_e2e.suites.environment import RunFacts, suite_environment
+from hodei_e2e.suites.prepare import PrepareStep
+from hodei_e2e.suites.runner import Prepared, SuiteRunner, interrupted_results
+from hodei_e2e.suites.selection import select
 
 T = TypeVar("T")
 INTERRUPT_GRACE = 3.0  # GitHub Actions sends SIGTERM 7.5 s after SIGINT: leave room for teardown
@@ -68,7 +69,7 @@ class RunOptions:
 
 def server_host(engine: Engine) -> str:
     """How a container reaches this host: overridable, else detected (server_host.py)."""
-    from hodei_e2e.server_host import detect
+    from hodei_e2e.engine.server_host import detect
 
     return detect(engine).address
 
@@ -148,7 +149,7 @@ def _contract(run: Run, facts: RunFacts, suite: SuiteConfig) -> Prepared:
         database, waited = run.databases.take(suite)
     except E2EError:
         if stopping(run):
-            from hodei_e2e.suites import INTERRUPTED, SkipSuite
+            from hodei_e2e.suites.runner import INTERRUPTED, SkipSuite
 
             raise SkipSuite(INTERRUPTED, interrupted=True) from None
         raise
@@ -190,7 +191,7 @@ def prepare_run(options: RunOptions, out: Output) -> Run:
     config = load_config(config_path(options.config_path))
     suites = select(list(config.suites.values()), options.suites, options.keyword, options.tags)
     if options.shard is not None:
-        from hodei_e2e.sharding import load_timings, shard
+        from hodei_e2e.suites.sharding import load_timings, shard
 
         timings = load_timings(options.timings) if options.timings else None
         suites = shard(suites, *options.shard, timings)
@@ -361,8 +362,8 @@ def _begin_services(run: Run, services: Sequence[ServiceConfig]) -> None:
 
 def _start_service(run: Run, entry: ServiceStart) -> tuple[ServiceHandle, str]:
     """The service ready, reused or fresh, and a note on which; runs in the background."""
-    from hodei_e2e import singleton
-    from hodei_e2e.services import start_service
+    from hodei_e2e.engine import singleton
+    from hodei_e2e.engine.services import start_service
 
     assert run.engine is not None
     assert run.background is not None
@@ -391,7 +392,7 @@ def _start_service(run: Run, entry: ServiceStart) -> tuple[ServiceHandle, str]:
 
 def _service_exports(run: Run, suite: SuiteConfig) -> dict[str, str]:
     """The exports of the services `suite` needs, waiting for each; SkipSuite if one failed."""
-    from hodei_e2e.suites import INTERRUPTED, SkipSuite
+    from hodei_e2e.suites.runner import INTERRUPTED, SkipSuite
 
     exports: dict[str, str] = {}
     for name in suite.needs:
@@ -420,8 +421,8 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
     with out.step("prerequisites") as note:
         faults.point("engine")
         run.engine = engine = Engine.connect()
-        from hodei_e2e.doctor import preflight
-        from hodei_e2e.services import plan_services
+        from hodei_e2e.commands.doctor import preflight
+        from hodei_e2e.engine.services import plan_services
 
         services = plan_services(config, run.suites)
         preflight(engine, config, services=services)
@@ -503,7 +504,7 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
 
 def _image_step(run: Run, engine: Engine) -> None:
     """The worker image, built when missing or stale."""
-    from hodei_e2e.images import ensure_image
+    from hodei_e2e.image.worker_image import ensure_image
 
     image = run.config.image
     if image is None:
@@ -545,7 +546,7 @@ def _begin_prepare(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
 
 def _prepared(run: Run) -> bool:
     """Wait for the prepare step; when it failed, it is the run's result and no suite starts."""
-    from hodei_e2e.prepare import not_started
+    from hodei_e2e.suites.prepare import not_started
 
     assert run.background is not None
     assert run.prepare_future is not None
@@ -558,14 +559,14 @@ def _prepared(run: Run) -> bool:
 
 def _provision_postgres(run: Run) -> tuple[PostgresServer, str]:
     """The one server of the run, reused or fresh; runs in the background."""
-    from hodei_e2e.postgres import start_server
+    from hodei_e2e.postgres.server import start_server
 
     assert run.engine is not None
     assert run.background is not None
     config = run.config.postgres
     faults.point("postgres")
     if run.reuse:
-        from hodei_e2e import singleton
+        from hodei_e2e.engine import singleton
 
         recipe = singleton.PostgresRecipe(config, run.engine, run.background.cancelled.is_set)
         run.singleton = singleton.acquire(
@@ -592,7 +593,7 @@ def _after_postgres(run: Run, watchdog: Watchdog) -> None:
     if reused:
         _sweep_dead_databases(run)
     if config.migrations is not None:
-        from hodei_e2e.migrations import ensure_template
+        from hodei_e2e.postgres.migrations import ensure_template
 
         with run.out.step("migrations") as note:
             faults.point("migrations")
@@ -608,7 +609,7 @@ def _after_postgres(run: Run, watchdog: Watchdog) -> None:
 
 
 def _sweep_dead_databases(run: Run) -> None:
-    from hodei_e2e.databases import dead_run_databases
+    from hodei_e2e.postgres.databases import dead_run_databases
 
     assert run.server is not None
     prefix = run.config.postgres.database_prefix
@@ -620,7 +621,7 @@ def _sweep_dead_databases(run: Run) -> None:
 
 def _sweep(run: Run) -> None:
     """What dead runs left behind goes first; only what was removed is reported."""
-    from hodei_e2e import cleanup, leases
+    from hodei_e2e.ownership import cleanup, leases
 
     assert run.engine is not None
     leases.prune()  # those of runs killed while they held one
@@ -657,8 +658,8 @@ def _teardown(run: Run, guard: SignalGuard) -> None:
         run.background.close()
     with out.step("cleanup") as note:
         removed: list[str] = []
-        from hodei_e2e.cleanup import leaked_testcontainers, other_live_starts
-        from hodei_e2e.workers import remove_run_workers
+        from hodei_e2e.ownership.cleanup import leaked_testcontainers, other_live_starts
+        from hodei_e2e.ownership.workers import remove_run_workers
 
         everything = engine.containers([])
         others = other_live_starts(everything, run.identity.run_id)
@@ -696,7 +697,7 @@ def _teardown(run: Run, guard: SignalGuard) -> None:
 def _containers_of_the_run(run: Run, listed: Sequence[ContainerInfo]) -> list[ContainerInfo]:
     """What the run created: those it was told of, and any labelled with its id that it was not
     told of (a signal between the engine's answer and the callback), reusable ones aside."""
-    from hodei_e2e.identity import REUSE, RUN_ID
+    from hodei_e2e.ownership.identity import REUSE, RUN_ID
 
     mine = {c.id: c for c in run.containers}
     for container in listed:

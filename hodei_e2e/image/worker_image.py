@@ -17,7 +17,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hodei_e2e.build_context import (
+from hodei_e2e.config import ImageConfig
+from hodei_e2e.console import Output
+from hodei_e2e.engine.docker import BuildOptions, Engine, ImageInfo, split_reference
+from hodei_e2e.errors import ConfigError, E2EError, InfrastructureError, Interrupted, UsageError
+from hodei_e2e.image.build_view import BuildProgress
+from hodei_e2e.image.builder import Builder, for_image
+from hodei_e2e.image.context import (
     Inputs,
     Listing,
     changed_paths,
@@ -26,14 +32,8 @@ from hodei_e2e.build_context import (
     scan,
     write_tar,
 )
-from hodei_e2e.build_view import BuildProgress
-from hodei_e2e.builder import Builder, for_image
-from hodei_e2e.config import ImageConfig
-from hodei_e2e.console import Output
-from hodei_e2e.docker import BuildOptions, Engine, ImageInfo, split_reference
-from hodei_e2e.errors import ConfigError, E2EError, InfrastructureError, Interrupted, UsageError
-from hodei_e2e.identity import CONTEXT_DIGEST, LABEL, PROJECT, RunIdentity, image_labels
-from hodei_e2e.image_state import ImageRecord, StateDir, value_hash
+from hodei_e2e.image.state import ImageRecord, StateDir, value_hash
+from hodei_e2e.ownership.identity import CONTEXT_DIGEST, LABEL, PROJECT, RunIdentity, image_labels
 
 STATE_DIR = ".hodei-e2e"
 BUILD_LOG = "build.log"

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from hodei_e2e import faults
-from hodei_e2e import identity as ident
 from hodei_e2e.config import Config, SuiteConfig
-from hodei_e2e.docker import ContainerInfo, Engine
+from hodei_e2e.engine.docker import ContainerInfo, Engine
 from hodei_e2e.errors import InfrastructureError
-from hodei_e2e.migrations import Template, ensure_template
-from hodei_e2e.postgres import PostgresServer, start_server
+from hodei_e2e.ownership import identity as ident
+from hodei_e2e.postgres.migrations import Template, ensure_template
+from hodei_e2e.postgres.server import PostgresServer, start_server
 
 Isolation = Literal["database", "container"]
 

@@ -24,7 +24,7 @@ from hodei_e2e.errors import ConfigError, E2EError, PrerequisiteError, first_lin
 if TYPE_CHECKING:
     from hodei_e2e.config import Config, ImageConfig, ServiceConfig
     from hodei_e2e.console import Output
-    from hodei_e2e.docker import Endpoint, Engine, EngineKind
+    from hodei_e2e.engine.docker import Endpoint, Engine, EngineKind
 
 Status = Literal["ok", "warn", "fail"]
 SYMBOLS: Mapping[Status, str] = {"ok": "✓", "warn": "⚠", "fail": "✗"}
@@ -227,7 +227,7 @@ def load_config_check(facts: Facts) -> Check:
 
 
 def engine_check(facts: Facts) -> Check:
-    from hodei_e2e.docker import Engine, resolve_endpoint
+    from hodei_e2e.engine.docker import Engine, resolve_endpoint
 
     name = "engine reachable"
     where = facts.endpoint = resolve_endpoint(facts.environ)
@@ -414,7 +414,7 @@ def tool_checks(
 
 
 def _tool_version(path: str, cwd: Path) -> str:
-    from hodei_e2e.suites import run_command
+    from hodei_e2e.suites.runner import run_command
 
     try:
         code, output = run_command(f"{shlex.quote(path)} --version", cwd=cwd, env={}, timeout=5.0)
@@ -455,7 +455,7 @@ def _image_check(engine: Engine, name: str, image: str, key: str) -> Check:
 def _worker_image_check(engine: Engine, image: ImageConfig, state_dir: Path) -> Check:
     """Present and up to date with its build context (the digest check a run makes), out of
     date (the run rebuilds it: its base images must then be there), or missing."""
-    from hodei_e2e.images import image_status
+    from hodei_e2e.image.worker_image import image_status
 
     name = "worker image"
     sources = image.dockerfile.is_file() and image.context.is_dir()
@@ -494,8 +494,8 @@ def _worker_image_check(engine: Engine, image: ImageConfig, state_dir: Path) -> 
 def builder_check(facts: Facts) -> Check:
     """Which builder a build would use and why, and whether it can build the Dockerfile:
     a failure only when a build is due (a missing or out-of-date image)."""
-    from hodei_e2e.builder import for_image
-    from hodei_e2e.images import image_status
+    from hodei_e2e.image.builder import for_image
+    from hodei_e2e.image.worker_image import image_status
 
     name = "image builder"
     if facts.engine is None:
@@ -571,7 +571,7 @@ def reachability_check(facts: Facts) -> Check:
     engine = facts.engine
     if engine is None:
         return _no_engine(name)
-    from hodei_e2e.server_host import detect
+    from hodei_e2e.engine.server_host import detect
 
     override = facts.environ.get("HODEI_SERVER_HOST")
     found = detect(engine, facts.environ)
@@ -667,7 +667,7 @@ def _call_back(
     """Start a container from `image` that connects to `host:port` and sends a token."""
     import secrets
 
-    from hodei_e2e.docker import ContainerSpec
+    from hodei_e2e.engine.docker import ContainerSpec
 
     token = f"hodei-e2e-doctor-{secrets.token_hex(8)}"
     start = time.monotonic()
@@ -680,7 +680,7 @@ def _call_back(
     try:
         container = engine.create(spec)
     except E2EError as error:
-        from hodei_e2e.docker import engine_hint
+        from hodei_e2e.engine.docker import engine_hint
 
         hint = engine_hint(error.detail or "")
         why = f"cannot start a probe from {image}: {error.message}"
@@ -741,7 +741,7 @@ def _probe_images(engine: Engine, config: Config | None) -> list[str]:
 
 
 def _labels(facts: Facts) -> dict[str, str]:
-    from hodei_e2e.identity import RunIdentity
+    from hodei_e2e.ownership.identity import RunIdentity
 
     project = facts.config.project if facts.config else "hodei-e2e"
     return RunIdentity(project=project).labels("service")
@@ -751,7 +751,7 @@ def _run_probe(
     engine: Engine, image: str, script: Sequence[str], labels: Mapping[str, str], timeout: float
 ) -> tuple[int | None, str]:
     """Run a shell script in a throw-away container; (exit code or None, its output)."""
-    from hodei_e2e.docker import ContainerSpec
+    from hodei_e2e.engine.docker import ContainerSpec
 
     spec = ContainerSpec(image=image, labels=labels, entrypoint=["/bin/sh", "-c", *script])
     try:

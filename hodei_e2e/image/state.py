@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hodei_e2e.build_context import HashCache, StatKey
+from hodei_e2e.image.context import HashCache, StatKey
 
 MANIFEST = "image-manifest.json"
 _VERSION = 1

@@ -19,13 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from hodei_e2e import identity as ident
-from hodei_e2e import leases
 from hodei_e2e.config import PostgresConfig, ServiceConfig
-from hodei_e2e.docker import ContainerInfo, Engine, NameConflict
+from hodei_e2e.engine.docker import ContainerInfo, Engine, NameConflict
+from hodei_e2e.engine.services import Progress, ServiceHandle, await_service, start_service
 from hodei_e2e.errors import InfrastructureError
-from hodei_e2e.postgres import PostgresServer, address_of, start_server, wait_ready
-from hodei_e2e.services import Progress, ServiceHandle, await_service, start_service
+from hodei_e2e.ownership import identity as ident
+from hodei_e2e.ownership import leases
+from hodei_e2e.postgres.server import PostgresServer, address_of, start_server, wait_ready
 
 HEALTH_TIMEOUT = 2.0
 

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from hodei_e2e import strays
 from hodei_e2e.config import SuiteConfig
-from hodei_e2e.lines import Block
 from hodei_e2e.masking import masker
-from hodei_e2e.results import Status, SuiteResult, parse_counts
-from hodei_e2e.runner_output import OutputParser
-from hodei_e2e.suite_output import TAIL_LINES, SuiteOutput, enlarge_pipe
+from hodei_e2e.report.results import Status, SuiteResult, parse_counts
+from hodei_e2e.suites import strays
+from hodei_e2e.suites.lines import Block
+from hodei_e2e.suites.output import TAIL_LINES, SuiteOutput, enlarge_pipe
+from hodei_e2e.suites.test_parser import OutputParser
 
 INTERRUPTED = "the run was interrupted"
 KILL_GRACE = 5.0
@@ -272,6 +272,7 @@ class SuiteRunner:
         processes = strays.SuiteProcesses(proc.pid, mark, strays.pipe_link(proc.stdout.fileno()))
         self.groups.add(processes)
         enlarge_pipe(proc.stdout.fileno())
+
         def on_lines(block: Block) -> None:
             outcome.parser.feed_block(block)
             self.hooks.output(suite, block)

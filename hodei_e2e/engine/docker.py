@@ -323,7 +323,10 @@ class Engine:
         """A rootless engine (dockerd-rootless, rootless Podman): its bridge is inside a user
         namespace of its own, so the bridge's gateway is not an address of this machine.
         The system socket is a rootful engine's: asked only for another socket."""
-        if self.remote or self.endpoint.url in (f"unix://{DEFAULT_SOCKET}", "unix:///run/docker.sock"):
+        if self.remote or self.endpoint.url in (
+            f"unix://{DEFAULT_SOCKET}",
+            "unix:///run/docker.sock",
+        ):
             return False
         options = " ".join(str(option) for option in self.info().get("SecurityOptions") or ())
         return "rootless" in options

@@ -25,9 +25,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from hodei_e2e.config import BuilderSetting, ImageConfig
-from hodei_e2e.docker import BuilderFacts, Engine
-from hodei_e2e.dockerfile_features import Features, read_features
+from hodei_e2e.engine.docker import BuilderFacts, Engine
 from hodei_e2e.errors import ConfigError, PrerequisiteError
+from hodei_e2e.image.dockerfile import Features, read_features
 
 SETTINGS: tuple[BuilderSetting, ...] = ("auto", "buildkit", "classic")
 ENV = "HODEI_E2E_BUILDER"

@@ -11,9 +11,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from hodei_e2e.docker import ContainerInfo, Engine
-from hodei_e2e.identity import WORKER_LABEL, RunIdentity
+from hodei_e2e.engine.docker import ContainerInfo, Engine
 from hodei_e2e.masking import masker
+from hodei_e2e.ownership.identity import WORKER_LABEL, RunIdentity
 
 MAX_PASSES = 5
 
@@ -25,7 +25,7 @@ def owned_by_window(
     until: float,
     other_live_starts: Sequence[float] = (),
 ) -> bool:
-    from hodei_e2e.cleanup import owned_by_run
+    from hodei_e2e.ownership.cleanup import owned_by_run
 
     return owned_by_run(worker, run_id, started, until, other_live_starts)
 

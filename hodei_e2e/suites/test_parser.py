@@ -37,8 +37,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hodei_e2e.lines import Block
-from hodei_e2e.results import Diagnostic, Status, TestResult
+from hodei_e2e.report.results import Diagnostic, Status, TestResult
+from hodei_e2e.suites.lines import Block
 
 MESSAGE_LINES = 6  # of a panic message
 BLOCK_LINES = 400  # kept of one test's output block (its last lines)

@@ -38,8 +38,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from hodei_e2e.identity import process_start_token
-from hodei_e2e.processes import PROC, Entry, killpg, process_table
+from hodei_e2e.ownership.identity import process_start_token
+from hodei_e2e.suites.processes import PROC, Entry, killpg, process_table
 
 RUN_VAR = "HODEI_E2E_RUN_ID"
 SUITE_VAR = "HODEI_E2E_SUITE"

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from hodei_e2e.config import PostgresConfig
-    from hodei_e2e.docker import ContainerInfo, Engine
+    from hodei_e2e.engine.docker import ContainerInfo, Engine
 
 PGDATA = "/var/lib/postgresql/data"
 PORT = 5432
@@ -360,7 +360,7 @@ def start_server(
     cancelled: Callable[[], bool] = lambda: False,
 ) -> PostgresServer:
     """Create the container, report it through `on_created` at once, and wait until ready."""
-    from hodei_e2e.docker import ContainerSpec
+    from hodei_e2e.engine.docker import ContainerSpec
 
     spec = ContainerSpec(labels=labels, name=name, **container_spec_args(config))
     container = engine.create(spec)

@@ -1,0 +1,1 @@
+"""Postgres: the server, a database per suite, migrations into a template."""

@@ -1,0 +1,1 @@
+"""Suites: which run, the environment they get, their processes, output and results."""
