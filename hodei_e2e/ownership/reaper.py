@@ -117,7 +117,7 @@ def reap(facts: dict[str, Any]) -> list[str]:
     """Remove what the run `facts` describes; return one line per thing removed."""
     from hodei_e2e.engine.docker import Engine
     from hodei_e2e.ownership import identity as ident
-    from hodei_e2e.ownership.cleanup import leaked_testcontainers, other_live_starts
+    from hodei_e2e.ownership.orphans import leaked_testcontainers, other_live_starts
     from hodei_e2e.ownership.workers import owned_by_window
 
     run_id = str(facts.get("run_id", ""))

@@ -25,7 +25,7 @@ def owned_by_window(
     until: float,
     other_live_starts: Sequence[float] = (),
 ) -> bool:
-    from hodei_e2e.ownership.cleanup import owned_by_run
+    from hodei_e2e.ownership.orphans import owned_by_run
 
     return owned_by_run(worker, run_id, started, until, other_live_starts)
 

@@ -22,16 +22,16 @@ import pytest
 from hodei_e2e.engine.docker import ContainerInfo
 from hodei_e2e.ownership import identity as ident
 from hodei_e2e.ownership import leases
-from hodei_e2e.ownership.cleanup import (
+from hodei_e2e.ownership.cleanup import find_orphans
+from hodei_e2e.ownership.identity import owner_alive, pid_alive, process_start_token
+from hodei_e2e.ownership.orphans import (
     Orphan,
     SweepPolicy,
-    find_orphans,
     is_testcontainers,
     leaked_testcontainers,
     live_run_starts,
     owner_verdict,
 )
-from hodei_e2e.ownership.identity import owner_alive, pid_alive, process_start_token
 from hodei_e2e.ownership.reaper import kill_groups
 from hodei_e2e.ownership.workers import owned_by_window
 
@@ -310,7 +310,7 @@ def test_worker_of_a_dead_run_is_an_orphan_even_while_another_run_is_live(dead_p
     assert "pg-of-dead-run" in found  # the run is recognised as dead ...
     assert "w-of-dead-run" in found, (  # ... so its worker is an orphan too
         "a worker labelled with the run id of a dead run is kept because an unrelated run is "
-        f"live (cleanup._worker_verdict ignores io.hodei.e2e.run-id); orphans: {sorted(found)}"
+        f"live (orphans._worker_verdict ignores io.hodei.e2e.run-id); orphans: {sorted(found)}"
     )
 
 
@@ -342,7 +342,7 @@ def test_unlabelled_worker_made_during_another_hosts_run_is_kept() -> None:
     found = orphans_of(other_host_run, worker)
     assert "pg-far" not in found
     assert "w-far" not in found, (
-        "cleanup.live_run_starts counts only owners alive on this host (owner_alive() is None "
+        "orphans.live_run_starts counts only owners alive on this host (owner_alive() is None "
         f"for another host and is taken as dead): {found.get('w-far')}"
     )
 
