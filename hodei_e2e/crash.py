@@ -8,12 +8,26 @@ attach to a bug report. `--debug` prints the traceback as well.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
-import traceback
 from pathlib import Path
 
 from hodei_e2e import __version__
+from hodei_e2e.errors import ExitCode
+
+debug = False  # --debug: the traceback is printed as well
+
+
+def report_internal_error(error: BaseException, directory: Path | None = None) -> int:
+    """`internal error: <type>: <message>` and where the traceback went; exit 70."""
+    from hodei_e2e.console import Output
+
+    path = write_crash_log(error, directory)
+    if debug:
+        import traceback
+
+        traceback.print_exception(error)
+    Output().error(describe(error), f"the traceback is in {path}; please attach it to a bug report")
+    return ExitCode.INTERNAL
 
 
 def crash_dir() -> Path:
@@ -24,6 +38,9 @@ def crash_dir() -> Path:
 def write_crash_log(error: BaseException, directory: Path | None = None) -> Path:
     """Write the traceback of `error` to a new file and return its path (a temporary directory
     when the preferred one cannot be written)."""
+    import tempfile
+    import traceback
+
     text = (
         f"hodei-e2e {__version__}, pid {os.getpid()}, {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n\n"
         + "".join(traceback.format_exception(error))

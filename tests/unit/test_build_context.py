@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from hodei_e2e.commands.build_image import parse_build_args
 from hodei_e2e.errors import ConfigError, ExitCode, UsageError
 from hodei_e2e.image import context as build_context
 from hodei_e2e.image.context import Inputs, Listing, changed_paths, digest, scan, write_tar
 from hodei_e2e.image.dockerignore import PatternError, PatternMatcher, _translate, read_patterns
 from hodei_e2e.image.state import ImageRecord, StateDir
-from hodei_e2e.image.worker_image import describe_change, parse_build_args
+from hodei_e2e.image.worker_image import describe_change
 
 # -- reading .dockerignore -------------------------------------------------------------------------
 
