@@ -24,7 +24,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-_state = {"debug": False}
 
 ConfigOption = Annotated[
     Path | None,
@@ -47,7 +46,9 @@ def _main(
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
-    _state["debug"] = debug
+    from hodei_e2e import crash
+
+    crash.debug = debug
 
 
 def _duration(text: str | None, option: str = "--timeout") -> float | None:
@@ -61,87 +62,101 @@ def _duration(text: str | None, option: str = "--timeout") -> float | None:
     return seconds
 
 
+# `run`'s options
+SuitesOption = Annotated[list[str] | None, typer.Argument(help="Suites to run (default: all).")]
+KeywordOption = Annotated[
+    str | None,
+    typer.Option("-k", help="Select suites by a substring expression (and/or/not)."),
+]
+TagOption = Annotated[
+    list[str] | None, typer.Option("--tag", help="Select suites with this tag (repeatable).")
+]
+JobsOption = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", min=1, help="Suites at a time (default: defaults.jobs)."),
+]
+FailFastOption = Annotated[
+    bool, typer.Option("--fail-fast", "-x", help="Start no new suite after a failure.")
+]
+TimeoutOption = Annotated[
+    str | None, typer.Option("--timeout", help="Per-suite timeout for this run, e.g. 5m.")
+]
+JunitOption = Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")]
+JsonPathOption = Annotated[Path | None, typer.Option("--json", help="Write a JSON report here.")]
+KeepOption = Annotated[
+    bool, typer.Option("--keep", help="Leave Postgres and the databases running.")
+]
+NoBuildOption = Annotated[bool, typer.Option("--no-build", help="Never build the worker image.")]
+NoPrepareOption = Annotated[
+    bool, typer.Option("--no-prepare", help="Skip the config's prepare step.")
+]
+VerboseOption = Annotated[
+    int, typer.Option("--verbose", "-v", count=True, help="More output (suite lines).")
+]
+QuietOption = Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")]
+ReuseOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--reuse/--no-reuse",
+        help="Keep Postgres and the services between runs and use them again (default: each one's reuse key).",
+    ),
+]
+IsolationOption = Annotated[
+    str,
+    typer.Option(
+        "--isolation",
+        help="database: a database per suite in one server; container: a server per suite.",
+    ),
+]
+ShardOption = Annotated[
+    str | None,
+    typer.Option("--shard", help="Run the K-th of N shards of the selection, e.g. 2/4."),
+]
+TimingsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--timings", help="A JSON report of an earlier run: balance shards by its durations."
+    ),
+]
+ListOnlyOption = Annotated[
+    bool,
+    typer.Option("--list", help="Print the suites this run (or shard) would run, and stop."),
+]
+StrictOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--strict/--no-strict",
+        help="A service that does not come up fails the run (default: on when CI is set).",
+    ),
+]
+
+
 @app.command()
 def run(
-    suites: Annotated[
-        list[str] | None, typer.Argument(help="Suites to run (default: all).")
-    ] = None,
+    suites: SuitesOption = None,
     config: ConfigOption = None,
-    keyword: Annotated[
-        str | None,
-        typer.Option("-k", help="Select suites by a substring expression (and/or/not)."),
-    ] = None,
-    tag: Annotated[
-        list[str] | None, typer.Option("--tag", help="Select suites with this tag (repeatable).")
-    ] = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option("--jobs", "-j", min=1, help="Suites at a time (default: defaults.jobs)."),
-    ] = None,
-    fail_fast: Annotated[
-        bool, typer.Option("--fail-fast", "-x", help="Start no new suite after a failure.")
-    ] = False,
-    timeout: Annotated[
-        str | None, typer.Option("--timeout", help="Per-suite timeout for this run, e.g. 5m.")
-    ] = None,
-    junit: Annotated[
-        Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")
-    ] = None,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write a JSON report here.")
-    ] = None,
-    keep: Annotated[
-        bool, typer.Option("--keep", help="Leave Postgres and the databases running.")
-    ] = False,
-    no_build: Annotated[
-        bool, typer.Option("--no-build", help="Never build the worker image.")
-    ] = False,
-    no_prepare: Annotated[
-        bool, typer.Option("--no-prepare", help="Skip the config's prepare step.")
-    ] = False,
-    verbose: Annotated[
-        int, typer.Option("--verbose", "-v", count=True, help="More output (suite lines).")
-    ] = 0,
-    quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
-    reuse: Annotated[
-        bool | None,
-        typer.Option(
-            "--reuse/--no-reuse",
-            help="Keep Postgres and the services between runs and use them again (default: each one's reuse key).",
-        ),
-    ] = None,
-    isolation: Annotated[
-        str,
-        typer.Option(
-            "--isolation",
-            help="database: a database per suite in one server; container: a server per suite.",
-        ),
-    ] = "database",
-    shard: Annotated[
-        str | None,
-        typer.Option("--shard", help="Run the K-th of N shards of the selection, e.g. 2/4."),
-    ] = None,
-    timings: Annotated[
-        Path | None,
-        typer.Option(
-            "--timings", help="A JSON report of an earlier run: balance shards by its durations."
-        ),
-    ] = None,
-    list_only: Annotated[
-        bool,
-        typer.Option("--list", help="Print the suites this run (or shard) would run, and stop."),
-    ] = False,
-    strict: Annotated[
-        bool | None,
-        typer.Option(
-            "--strict/--no-strict",
-            help="A service that does not come up fails the run (default: on when CI is set).",
-        ),
-    ] = None,
+    keyword: KeywordOption = None,
+    tag: TagOption = None,
+    jobs: JobsOption = None,
+    fail_fast: FailFastOption = False,
+    timeout: TimeoutOption = None,
+    junit: JunitOption = None,
+    json_path: JsonPathOption = None,
+    keep: KeepOption = False,
+    no_build: NoBuildOption = False,
+    no_prepare: NoPrepareOption = False,
+    verbose: VerboseOption = 0,
+    quiet: QuietOption = 0,
+    reuse: ReuseOption = None,
+    isolation: IsolationOption = "database",
+    shard: ShardOption = None,
+    timings: TimingsOption = None,
+    list_only: ListOnlyOption = False,
+    strict: StrictOption = None,
 ) -> None:
     """Check, build the worker image, start Postgres, run the suites, report, clean up."""
-    from hodei_e2e.console import Output
-    from hodei_e2e.pipeline.steps import RunOptions, execute, prepare_run
+    from hodei_e2e.commands.run import run_command
+    from hodei_e2e.pipeline.plan import RunOptions
     from hodei_e2e.suites.sharding import parse_shard
 
     if timings is not None and shard is None:
@@ -168,8 +183,7 @@ def run(
         list_only=list_only,
         strict=strict,
     )
-    out = Output(verbosity=verbose - quiet)
-    raise typer.Exit(execute(prepare_run(options, out)))
+    raise typer.Exit(run_command(options))
 
 
 def _isolation(value: str) -> Isolation:
@@ -208,9 +222,10 @@ def build_image(
     quiet: Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")] = 0,
 ) -> None:
     """Build the worker image (the config's `image:`) when it is missing or its build context changed."""
+    from hodei_e2e.commands.build_image import build_image_command
     from hodei_e2e.config import config_path
     from hodei_e2e.console import Output
-    from hodei_e2e.image.worker_image import BuildRequest, build_image_command
+    from hodei_e2e.image.worker_image import BuildRequest
 
     config_file = config_path(config)
     request = BuildRequest(force=force, no_cache=no_cache, pull=pull)
@@ -243,7 +258,8 @@ def cleanup(
     ] = False,
 ) -> None:
     """Remove orphaned containers, networks, volumes and test databases."""
-    from hodei_e2e.ownership.cleanup import SweepPolicy, sweep_command
+    from hodei_e2e.commands.cleanup import sweep_command
+    from hodei_e2e.ownership.orphans import SweepPolicy
 
     age = _duration(older_than, "--older-than")
     if testcontainers and age is None:
@@ -292,22 +308,10 @@ def main() -> None:
             print(f"Error: {error.format_message()}", file=sys.stderr)
         code = ExitCode.USAGE
     except Exception as error:  # noqa: BLE001 - a bug: one line and a crash log, no traceback
+        from hodei_e2e.crash import report_internal_error
+
         code = report_internal_error(error)
     _exit(code if isinstance(code, int) else 0)
-
-
-def report_internal_error(error: BaseException, directory: Path | None = None) -> int:
-    """`internal error: <type>: <message>` and where the traceback went; exit 70."""
-    from hodei_e2e.console import Output
-    from hodei_e2e.crash import describe, write_crash_log
-
-    path = write_crash_log(error, directory)
-    if _state["debug"]:
-        import traceback
-
-        traceback.print_exception(error)
-    Output().error(describe(error), f"the traceback is in {path}; please attach it to a bug report")
-    return ExitCode.INTERNAL
 
 
 def _exit(code: int) -> NoReturn:
@@ -320,9 +324,10 @@ def _exit(code: int) -> NoReturn:
 
 
 def _report_error(error: E2EError) -> None:
+    from hodei_e2e import crash
     from hodei_e2e.console import Output
 
-    if _state["debug"]:
+    if crash.debug:
         import traceback
 
         traceback.print_exception(error)

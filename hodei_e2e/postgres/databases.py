@@ -57,6 +57,7 @@ class Databases:
         self.on_container = on_container
         self.on_database = on_database
         self.live: dict[str, SuiteDatabase] = {}
+        self.waits: dict[str, float] = {}  # seconds each suite waited for its database
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
         self._ready: dict[str, Future[SuiteDatabase]] = {}
@@ -98,12 +99,15 @@ class Databases:
         with self._lock:
             future = self._ready.pop(suite.name, None)
         if future is None:
-            return self.create(suite), time.perf_counter() - start
-        try:
-            return future.result(), time.perf_counter() - start
-        finally:
-            if self._ahead is not None:
-                self._ahead.release()
+            database = self.create(suite)
+        else:
+            try:
+                database = future.result()
+            finally:
+                if self._ahead is not None:
+                    self._ahead.release()
+        waited = self.waits[suite.name] = time.perf_counter() - start
+        return database, waited
 
     def stopping(self) -> None:
         """Create nothing more (safe in a signal handler: it only sets an event)."""
@@ -179,6 +183,21 @@ def dead_run_databases(server: PostgresServer, prefix: str, hostname: str) -> li
         if _run_gone(name, prefix, comment, hostname):
             doomed.append(name)
     return doomed
+
+
+def drop_dead_run_databases(server: PostgresServer, prefix: str, hostname: str) -> list[str]:
+    """Drop the suite databases of dead runs in a reused server; the names of those dropped (a
+    drop that fails is left to the next sweep)."""
+    from hodei_e2e.errors import E2EError
+
+    dropped = []
+    for name in dead_run_databases(server, prefix, hostname):
+        try:
+            server.drop_database(name)
+        except E2EError:
+            continue
+        dropped.append(name)
+    return dropped
 
 
 UNCOMMENTED_AGE = 3600.0  # seconds: a database without its owner comment is a dead run's after

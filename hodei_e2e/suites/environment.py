@@ -13,16 +13,22 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 
 @dataclass(frozen=True)
 class RunFacts:
-    """What a run knows once Postgres is up; the same for every suite."""
+    """What a run knows before its suites start; the same for every suite."""
 
     run_id: str
     project: str
     worker_image: str
     server_host: str
-    host: str
-    port: int
     user: str
     password: str
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """The Postgres server a suite's database is on (the run's one, or the suite's own)."""
+
+    host: str
+    port: int
     admin_url: str
     template_database: str | None = None
 
@@ -44,6 +50,7 @@ def render(template: str, values: Mapping[str, str], where: str) -> str:
 
 def suite_environment(
     facts: RunFacts,
+    server: ServerFacts,
     *,
     suite: str,
     database: str,
@@ -56,32 +63,32 @@ def suite_environment(
     env = {
         "DATABASE_URL": database_url,
         "HODEI_E2E_DATABASE_URL": database_url,
-        "PGHOST": facts.host,
-        "PGPORT": str(facts.port),
+        "PGHOST": server.host,
+        "PGPORT": str(server.port),
         "PGUSER": facts.user,
         "PGPASSWORD": facts.password,
         "PGDATABASE": database,
         "HODEI_E2E_DATABASE_NAME": database,
-        "HODEI_E2E_ADMIN_DATABASE_URL": facts.admin_url,
+        "HODEI_E2E_ADMIN_DATABASE_URL": server.admin_url,
         "HODEI_E2E_DOCKER": "1",
         "HODEI_WORKER_IMAGE": facts.worker_image,
         "HODEI_SERVER_HOST": facts.server_host,
         "HODEI_E2E_RUN_ID": facts.run_id,
         "HODEI_E2E_SUITE": suite,
     }
-    if facts.template_database:
-        env["HODEI_E2E_TEMPLATE_DATABASE"] = facts.template_database
+    if server.template_database:
+        env["HODEI_E2E_TEMPLATE_DATABASE"] = server.template_database
     env.update(exports)
     values = {
         **env,
         "database_url": database_url,
         "database": database,
-        "host": facts.host,
-        "port": str(facts.port),
+        "host": server.host,
+        "port": str(server.port),
         "user": facts.user,
         "password": facts.password,
-        "admin_database_url": facts.admin_url,
-        "template_database": facts.template_database or "",
+        "admin_database_url": server.admin_url,
+        "template_database": server.template_database or "",
         "worker_image": facts.worker_image,
         "server_host": facts.server_host,
         "run_id": facts.run_id,

@@ -7,17 +7,19 @@ from typing import Any
 import pytest
 
 from hodei_e2e.errors import ConfigError, ExitCode
-from hodei_e2e.suites.environment import RunFacts, render, suite_environment
+from hodei_e2e.suites.environment import RunFacts, ServerFacts, render, suite_environment
 
 FACTS = RunFacts(
     run_id="20260101120000-abc123",
     project="hodei",
     worker_image="hodei-worker:e2e-test",
     server_host="172.17.0.1",
-    host="127.0.0.1",
-    port=49153,
     user="postgres",
     password="p@ss/word",
+)
+SERVER = ServerFacts(
+    host="127.0.0.1",
+    port=49153,
     admin_url="postgres://postgres:p%40ss%2Fword@127.0.0.1:49153/postgres",
 )
 URL = "postgres://postgres:p%40ss%2Fword@127.0.0.1:49153/e2e_db_1_api"
@@ -26,6 +28,7 @@ URL = "postgres://postgres:p%40ss%2Fword@127.0.0.1:49153/e2e_db_1_api"
 def env_for(**kwargs: Any) -> dict[str, str]:
     return suite_environment(
         FACTS,
+        SERVER,
         suite="api",
         database="e2e_db_1_api",
         database_url=URL,
@@ -41,7 +44,7 @@ def test_the_contract_variables() -> None:
     assert env["PGUSER"] == "postgres"
     assert env["PGPASSWORD"] == "p@ss/word"  # libpq takes the password as it is, not %-encoded
     assert env["PGDATABASE"] == env["HODEI_E2E_DATABASE_NAME"] == "e2e_db_1_api"
-    assert env["HODEI_E2E_ADMIN_DATABASE_URL"] == FACTS.admin_url
+    assert env["HODEI_E2E_ADMIN_DATABASE_URL"] == SERVER.admin_url
     assert env["HODEI_E2E_DOCKER"] == "1"
     assert env["HODEI_WORKER_IMAGE"] == "hodei-worker:e2e-test"
     assert env["HODEI_SERVER_HOST"] == "172.17.0.1"
@@ -55,8 +58,8 @@ def test_every_value_is_a_string() -> None:
 
 def test_template_database_only_when_there_is_one() -> None:
     assert "HODEI_E2E_TEMPLATE_DATABASE" not in env_for()
-    facts = RunFacts(**{**FACTS.__dict__, "template_database": "e2e_tpl_0123abcd"})
-    env = suite_environment(facts, suite="api", database="d", database_url=URL)
+    server = ServerFacts(**{**SERVER.__dict__, "template_database": "e2e_tpl_0123abcd"})
+    env = suite_environment(FACTS, server, suite="api", database="d", database_url=URL)
     assert env["HODEI_E2E_TEMPLATE_DATABASE"] == "e2e_tpl_0123abcd"
 
 
@@ -75,7 +78,7 @@ def test_config_env_templates_are_rendered() -> None:
     assert env["APP_DSN"] == URL
     assert env["WHO"] == "hodei/api@20260101120000-abc123"
     assert env["WHERE"] == "127.0.0.1:49153 as postgres in e2e_db_1_api"
-    assert env["ADMIN"] == FACTS.admin_url
+    assert env["ADMIN"] == SERVER.admin_url
     assert env["WORKER"] == "hodei-worker:e2e-test -> 172.17.0.1"
     assert env["UPPER"] == "e2e_db_1_api"
     assert env["PLAIN"] == "info"

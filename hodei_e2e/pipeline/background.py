@@ -1,0 +1,52 @@
+"""Work that overlaps the main line of a run: Postgres, the services and the prepare step start
+while the image is checked."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TypeVar
+
+from hodei_e2e.signals import SignalGuard
+
+T = TypeVar("T")
+
+
+class Background:
+    """A thread per task, so that every start begins at once however many there are.
+
+    The main thread waits with signals deferred: raising from a signal handler inside a
+    `threading` wait corrupts its lock. The first signal cancels every start at once (a service
+    waiting out its startup_timeout, a suite waiting for that service), not only at the
+    teardown. `close()` cancels and waits, so that the teardown sees every container a task
+    created."""
+
+    def __init__(self, guard: SignalGuard, tasks: int) -> None:
+        self.guard = guard
+        self.cancelled = threading.Event()
+        guard.on_signal(self.cancelled.set)
+        if guard.received is not None:
+            self.cancelled.set()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, tasks), thread_name_prefix="startup")
+
+    def submit(self, task: Callable[[], T]) -> Future[T]:
+        return self._pool.submit(task)
+
+    def wait(self, future: Future[T]) -> T:
+        with self.guard.deferred():
+            while True:
+                self.guard.check()
+                try:
+                    return future.result(timeout=0.05)
+                except FutureTimeout:
+                    continue
+
+    def stopping(self) -> bool:
+        """Whether a signal (or the teardown) has cancelled the run's background work."""
+        return self.cancelled.is_set()
+
+    def close(self) -> None:
+        self.cancelled.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
