@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from hodei_e2e import faults
@@ -149,23 +151,8 @@ def _steps(
         record.services.wait_all(background)
     record.databases = databases = _databases(plan, engine, record.postgres, containers, watchdog)
     teardown.releases(databases.stop)
-    teardown.removes(databases.drop_all)
-    contract = Contract(
-        RunFacts(
-            run_id=plan.identity.run_id,
-            project=plan.config.project,
-            worker_image=plan.worker_image,
-            server_host=host,
-            user=plan.config.postgres.user,
-            password=plan.config.postgres.password,
-        ),
-        config_env=dict(plan.config.env),
-        databases=databases,
-        services=record.services,
-        background=background,
-        teardown=teardown,
-        out=out,
-    )
+    teardown.removes(lambda: _quietly(databases.drop_all))  # a server gone is no failure
+    contract = _contract(plan, out, host, databases, record.services, background, teardown)
     if prepare is not None:
         record.prepare = _prepared(prepare, contract, background)
         if record.prepare.status is not Status.PASSED:  # skipped (a service failed): not done
@@ -305,6 +292,34 @@ def _databases(
     )
 
 
+def _contract(
+    plan: RunPlan,
+    out: Output,
+    host: str,
+    databases: Databases,
+    services: ServiceStarts,
+    background: Background,
+    teardown: Teardown,
+) -> Contract:
+    facts = RunFacts(
+        run_id=plan.identity.run_id,
+        project=plan.config.project,
+        worker_image=plan.worker_image,
+        server_host=host,
+        user=plan.config.postgres.user,
+        password=plan.config.postgres.password,
+    )
+    return Contract(
+        facts,
+        config_env=dict(plan.config.env),
+        databases=databases,
+        services=services,
+        background=background,
+        teardown=teardown,
+        out=out,
+    )
+
+
 def _suites(
     plan: RunPlan,
     out: Output,
@@ -363,6 +378,11 @@ def _sweep(engine: Engine, out: Output) -> None:
         note.text = f"removed {sum(1 for r in removed if r.error is None)} of {len(removed)}"
     for item in removed:
         out.detail(f"  {item.orphan.kind} {item.orphan.name}: {item.orphan.reason}")
+
+
+def _quietly(undo: Callable[[], object]) -> None:
+    with suppress(E2EError):
+        undo()
 
 
 def _exit_code(results: list[SuiteResult]) -> int:
