@@ -65,6 +65,14 @@ class Watchdog:
         except subprocess.TimeoutExpired:
             self._proc.kill()
 
+    def __enter__(self) -> Watchdog:
+        return self
+
+    def __exit__(self, error: type[BaseException] | None, *_rest: object) -> None:
+        """A clean end lets it go; after a failed teardown it stays, and cleans up itself."""
+        if error is None:
+            self.done()
+
 
 def _read_facts(stream: IO[str]) -> tuple[dict[str, Any], bool]:
     facts: dict[str, Any] = {}

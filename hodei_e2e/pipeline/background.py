@@ -50,3 +50,9 @@ class Background:
     def close(self) -> None:
         self.cancelled.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

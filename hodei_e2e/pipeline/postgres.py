@@ -113,6 +113,12 @@ class PostgresStart:
         if up.singleton is not None:
             up.singleton.release()
 
+    def __enter__(self) -> PostgresStart:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def _provision(self, background: Background) -> PostgresUp:
         from hodei_e2e.postgres.server import start_server
 

@@ -120,6 +120,12 @@ class ServiceStarts:
         for entry in self.entries.values():
             entry.release()
 
+    def __enter__(self) -> ServiceStarts:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
     def records(self) -> list[dict[str, object]]:
         return [entry.record() for entry in self.entries.values()]
 

@@ -76,10 +76,9 @@ def execute(plan: RunPlan, out: Output) -> int:
     out.print(
         f"hodei-e2e run {plan.identity.run_id}: {len(plan.suites)} suite(s) from {plan.config.path}"
     )
-    watchdog = _watchdog(plan)
     record = RunRecord()
     teardown = Teardown(out, keep=plan.options.keep)
-    with SignalGuard() as guard:
+    with _watchdog(plan) as watchdog, SignalGuard() as guard:
         try:
             guard.interruptible(lambda: _steps(plan, out, guard, watchdog, teardown, record))
             exit_code = _exit_code(record.results)
@@ -102,8 +101,7 @@ def execute(plan: RunPlan, out: Output) -> int:
         try:
             run_report.write(out, _report(plan, record, time.monotonic() - plan.started), exit_code)
         finally:
-            teardown.close()
-    watchdog.done()  # reached only when the teardown finished
+            teardown.close()  # when it fails, the watchdog is not let go: it cleans up
     if guard.received is not None and exit_code not in (ExitCode.SIGINT, ExitCode.SIGTERM):
         exit_code = Interrupted(guard.received).exit_code
     return exit_code
@@ -136,12 +134,11 @@ def _steps(
 ) -> None:
     engine, services, host = _prerequisites(plan, out, teardown)
     containers = _run_containers(plan, engine, teardown, record)
-    background = Background(guard, tasks=2 + len(services))
-    teardown.stops(background.close)
+    background = teardown.working(Background(guard, tasks=2 + len(services)))
     prepare = _begin_prepare(plan, out, guard, watchdog, background, teardown)
     postgres = _begin_postgres(plan, engine, containers, background, teardown)
-    record.services = _begin_services(plan, out, engine, containers, services, background)
-    teardown.releases(record.services.release)
+    record.services = teardown.holds(_services(plan, out, engine, containers))
+    record.services.begin(services, background)
     _sweep(engine, out)
     if not plan.image_after_prepare:
         _image_step(plan, engine, out)
@@ -250,27 +247,19 @@ def _begin_postgres(
     """The run's one server, starting in the background (none with --isolation container)."""
     if plan.options.isolation != "database":
         return None
-    postgres = PostgresStart(
-        plan.config, engine, plan.identity, reuse=plan.reuse, on_created=containers.add
+    postgres = teardown.holds(
+        PostgresStart(
+            plan.config, engine, plan.identity, reuse=plan.reuse, on_created=containers.add
+        )
     )
-    teardown.releases(postgres.close)
     postgres.begin(background)
     return postgres
 
 
-def _begin_services(
-    plan: RunPlan,
-    out: Output,
-    engine: Engine,
-    containers: RunContainers,
-    services: list[ServiceConfig],
-    background: Background,
+def _services(
+    plan: RunPlan, out: Output, engine: Engine, containers: RunContainers
 ) -> ServiceStarts:
-    starts = ServiceStarts(
-        engine, plan.identity, out, reuses=plan.reuses, on_created=containers.add
-    )
-    starts.begin(services, background)
-    return starts
+    return ServiceStarts(engine, plan.identity, out, reuses=plan.reuses, on_created=containers.add)
 
 
 def _databases(

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
+from typing import TypeVar
 
 from hodei_e2e import faults
 from hodei_e2e.console import Output
 from hodei_e2e.engine.docker import ContainerInfo, Engine
 from hodei_e2e.ownership.identity import REUSE, RUN_ID, RunIdentity
+
+T = TypeVar("T")
 
 
 class Teardown:
@@ -33,6 +36,15 @@ class Teardown:
     def stops(self, callback: Callable[[], object]) -> None:
         """Work to stop before any resource is undone."""
         self._work.callback(callback)
+
+    def working(self, work: AbstractContextManager[T]) -> T:
+        """Work (a context manager) to stop before any resource is undone."""
+        return self._work.enter_context(work)
+
+    def holds(self, resource: AbstractContextManager[T]) -> T:
+        """A resource (a context manager) to undo, --keep or not."""
+        self._registered += 1
+        return self._resources.enter_context(resource)
 
     def releases(self, callback: Callable[[], object]) -> None:
         """A resource to undo, --keep or not (a lease, a connection, the run's leftovers)."""
