@@ -3,6 +3,8 @@ needs, and the environment that names them; and its database dropped when it end
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hodei_e2e.config import SuiteConfig
 from hodei_e2e.console import Output
 from hodei_e2e.errors import E2EError
@@ -18,27 +20,17 @@ from hodei_e2e.suites.lines import Block
 from hodei_e2e.suites.runner import INTERRUPTED, Prepared, SkipSuite
 
 
+@dataclass(frozen=True)
 class Contract:
     """Hands out the contract suite by suite; suites run on threads of their own."""
 
-    def __init__(
-        self,
-        facts: RunFacts,
-        *,
-        config_env: dict[str, str],
-        databases: Databases,
-        services: ServiceStarts,
-        background: Background,
-        teardown: Teardown,
-        out: Output,
-    ) -> None:
-        self.facts = facts
-        self.config_env = config_env
-        self.databases = databases
-        self.services = services
-        self.background = background
-        self.teardown = teardown
-        self.out = out
+    facts: RunFacts
+    config_env: dict[str, str]
+    databases: Databases
+    services: ServiceStarts
+    background: Background
+    teardown: Teardown
+    out: Output
 
     def prepare(self, suite: SuiteConfig) -> Prepared:
         """The suite's own database and its environment."""
@@ -73,15 +65,13 @@ class Contract:
             self.out.warn(error.message)
 
 
+@dataclass(frozen=True)
 class SuiteHooks:
     """The suites' hooks: the contract, and each suite's progress on the board and on GitHub."""
 
-    def __init__(
-        self, contract: Contract, board: console_report.Board, github: GitHubReporter | None
-    ) -> None:
-        self.contract = contract
-        self.board = board
-        self.github = github
+    contract: Contract
+    board: console_report.Board
+    github: GitHubReporter | None
 
     def prepare(self, suite: SuiteConfig) -> Prepared:
         return self.contract.prepare(suite)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hodei_e2e import faults
 from hodei_e2e.config import Config
@@ -61,25 +61,17 @@ class Postgres:
         }
 
 
+@dataclass
 class PostgresStart:
     """The server's start in the background; `close` undoes whatever of it exists."""
 
-    def __init__(
-        self,
-        config: Config,
-        engine: Engine,
-        identity: RunIdentity,
-        *,
-        reuse: bool,
-        on_created: Callable[[ContainerInfo], None],
-    ) -> None:
-        self.config = config
-        self.engine = engine
-        self.identity = identity
-        self.reuse = reuse
-        self.on_created = on_created
-        self.future: Future[PostgresUp] | None = None
-        self.started = 0.0
+    config: Config
+    engine: Engine
+    identity: RunIdentity
+    reuse: bool
+    on_created: Callable[[ContainerInfo], None]
+    future: Future[PostgresUp] | None = field(default=None, init=False)
+    started: float = field(default=0.0, init=False)
 
     def begin(self, background: Background) -> None:
         self.started = time.time()

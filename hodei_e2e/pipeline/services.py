@@ -67,24 +67,16 @@ class ServiceStart:
         }
 
 
+@dataclass
 class ServiceStarts:
     """Every service of the run: begun at once with `begin`, released with `release`."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        identity: RunIdentity,
-        out: Output,
-        *,
-        reuses: Callable[[ServiceConfig], bool],
-        on_created: Callable[[ContainerInfo], None],
-    ) -> None:
-        self.engine = engine
-        self.identity = identity
-        self.out = out
-        self.reuses = reuses
-        self.on_created = on_created
-        self.entries: dict[str, ServiceStart] = {}
+    engine: Engine
+    identity: RunIdentity
+    out: Output
+    reuses: Callable[[ServiceConfig], bool]
+    on_created: Callable[[ContainerInfo], None]
+    entries: dict[str, ServiceStart] = field(default_factory=dict)
 
     def begin(self, services: Sequence[ServiceConfig], background: Background) -> None:
         for service in services:

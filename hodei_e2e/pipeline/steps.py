@@ -248,9 +248,7 @@ def _begin_postgres(
     if plan.options.isolation != "database":
         return None
     postgres = teardown.holds(
-        PostgresStart(
-            plan.config, engine, plan.identity, reuse=plan.reuse, on_created=containers.add
-        )
+        PostgresStart(plan.config, engine, plan.identity, plan.reuse, on_created=containers.add)
     )
     postgres.begin(background)
     return postgres
@@ -259,7 +257,7 @@ def _begin_postgres(
 def _services(
     plan: RunPlan, out: Output, engine: Engine, containers: RunContainers
 ) -> ServiceStarts:
-    return ServiceStarts(engine, plan.identity, out, reuses=plan.reuses, on_created=containers.add)
+    return ServiceStarts(engine, plan.identity, out, plan.reuses, on_created=containers.add)
 
 
 def _databases(
