@@ -144,19 +144,20 @@ def await_service(
 ) -> ServiceHandle:
     """Poll the readiness check of the service in `container` for up to `timeout` seconds,
     telling `progress` every `PROGRESS_EVERY` seconds why it is not ready yet."""
+    from hodei_e2e.engine.poll import NotYet, poll
+
     _check_templates(service)
     started = time.time() if started is None else started
     deadline = time.monotonic() + timeout
-    report_at = time.monotonic() + PROGRESS_EVERY
     try:
         ports = {port: engine.published_port(container.id, port) for port in service.ports}
     except InfrastructureError as error:  # it exited before its ports were published
         exited = _exit_of(engine, container)
         raise _failure(engine, service, container, error.message, exited) from None
     probe = _probe(engine, service, container.id, ports)
-    while True:
-        remaining = deadline - time.monotonic()
-        why = probe(max(0.2, min(CHECK_TIMEOUT, remaining)))
+
+    def attempt(left: float) -> ServiceHandle:
+        why = probe(max(0.2, min(CHECK_TIMEOUT, left)))
         if why is None:
             return ServiceHandle(
                 name=service.name,
@@ -170,14 +171,25 @@ def await_service(
         exited = _exit_of(engine, container)
         if exited is not None:
             raise _failure(engine, service, container, why, exited)
-        if time.monotonic() >= deadline:
-            raise _failure(engine, service, container, why, timeout=timeout)
-        if cancelled():
-            raise InfrastructureError(f"service {service.name}: start cancelled")
-        if progress is not None and time.monotonic() >= report_at:
-            report_at += PROGRESS_EVERY
+        raise NotYet(why)
+
+    def timed_out(why: str) -> ServiceHandle:
+        raise _failure(engine, service, container, why, timeout=timeout)
+
+    def report(_waited: float, why: str) -> None:
+        if progress is not None:
             progress(time.time() - started, why)
-        time.sleep(POLL_INTERVAL)
+
+    return poll(
+        attempt,
+        timeout=max(0.0, deadline - time.monotonic()),
+        interval=POLL_INTERVAL,
+        what=f"service {service.name}",
+        cancelled=cancelled,
+        progress=report,
+        progress_every=PROGRESS_EVERY,
+        on_timeout=timed_out,
+    )
 
 
 def _exit_of(engine: Engine, container: ContainerInfo) -> str | None:
