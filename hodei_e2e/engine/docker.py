@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from hodei_e2e.engine.poll import NotYet, poll
 from hodei_e2e.errors import (
     E2EError,
     InfrastructureError,
@@ -24,6 +25,7 @@ from hodei_e2e.errors import (
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 API_VERSION = "1.41"
+PUBLISH_TIMEOUT = 2.0  # seconds for a started container's ports to be published (~50 looks)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,22 @@ class NameConflict(InfrastructureError):
     def __init__(self, name: str) -> None:
         super().__init__(f"a container named {name} exists already")
         self.name = name
+
+
+class EngineUnreachable(PrerequisiteError):
+    """No engine answers at `where` (or its docker context is not defined): `reason` says what
+    happened, `remedy` what to do (`engine_remedy`)."""
+
+    def __init__(self, where: Endpoint, reason: str, remedy: str) -> None:
+        if where.url:
+            message = "Docker engine not reachable"
+            detail = f"The Docker engine at {where.describe()} did not answer: {reason}\n{remedy}"
+        else:
+            message, detail = reason, remedy
+        super().__init__(message, detail=detail)
+        self.where = where
+        self.reason = reason
+        self.remedy = remedy
 
 
 @dataclass(frozen=True)
@@ -175,21 +193,6 @@ def split_reference(reference: str) -> tuple[str, str]:
     return reference, "latest"
 
 
-def _remedy(where: Endpoint, error: Exception) -> str:
-    lines = [f"The Docker engine at {where.describe()} did not answer: {error}"]
-    if where.url.startswith("unix://") and "ermission" in str(error):
-        lines.append("Add yourself to the 'docker' group (then log in again), or run as root.")
-    elif where.source == "DOCKER_HOST":
-        lines.append("Check DOCKER_HOST, or unset it to use the default socket.")
-    elif where.context:
-        lines.append(f"Start the engine of the docker context '{where.context}', or ")
-        lines[-1] += "`docker context use default`."
-    else:
-        lines.append("Start the engine (Docker Desktop, `sudo systemctl start docker`, or run ")
-        lines[-1] += "`scripts/bootstrap`, which installs and starts one on Debian/Ubuntu)."
-    return "\n".join(lines)
-
-
 def _created(value: Any) -> float:
     if isinstance(value, (int, float)):
         return float(value)
@@ -230,26 +233,32 @@ class Engine:
         return self.endpoint.remote
 
     @classmethod
-    def connect(cls, timeout: float = 60.0) -> Engine:
-        """The engine the docker CLI would use: DOCKER_HOST, else the current docker context,
-        else the default socket."""
+    def connect(cls, timeout: float = 60.0, environ: Mapping[str, str] | None = None) -> Engine:
+        """The engine the docker CLI would use (`resolve_endpoint`: DOCKER_HOST with its TLS
+        variables, else the current docker context with its TLS files, else the default
+        socket), connected and answering a ping: the one way every command, the watchdog and
+        the scripts reach the engine. Raises `EngineUnreachable` (exit 3) with the remedy."""
         from docker.errors import DockerException
         from requests.exceptions import RequestException
 
-        where = resolve_endpoint(os.environ)
+        environ = os.environ if environ is None else environ
+        where = resolve_endpoint(environ)
         if not where.url:
-            raise PrerequisiteError(
+            raise EngineUnreachable(
+                where,
                 f"the docker context '{where.context}' is not defined",
-                detail="List them with `docker context ls`; `docker context use default`, or "
-                "unset DOCKER_CONTEXT.",
+                "List them with `docker context ls`; `docker context use default`, or unset "
+                "DOCKER_CONTEXT.",
             )
+        engine: Engine | None = None
         try:
-            engine = cls.connect_to(where, os.environ, timeout)
+            engine = cls(_client(where, environ, timeout), where, environ)
             engine._ping()
         except (DockerException, RequestException, OSError) as error:
-            raise PrerequisiteError(
-                "Docker engine not reachable", detail=_remedy(where, error)
-            ) from None
+            if engine is not None:
+                engine.close()
+            reason = first_line(getattr(error, "explanation", None) or error, type(error).__name__)
+            raise EngineUnreachable(where, reason[:300], engine_remedy(where, error)) from None
         return engine
 
     def close(self) -> None:
@@ -535,7 +544,7 @@ class Engine:
         """The host port that `port/tcp` of a running container is published on."""
         from docker.errors import NotFound
 
-        for _ in range(50):
+        def published(_left: float) -> int:
             try:
                 attrs = self._api.inspect_container(container_id)
             except NotFound:
@@ -552,8 +561,12 @@ class Engine:
                     f"(exit code {state.get('ExitCode')})",
                     detail=last_lines("last log lines", self.logs_tail(container_id, 30)),
                 )
-            time.sleep(0.02)
-        raise InfrastructureError(f"container {container_id[:12]} did not publish port {port}")
+            raise NotYet("not published yet")
+
+        def unpublished(_why: str) -> int:
+            raise InfrastructureError(f"container {container_id[:12]} did not publish port {port}")
+
+        return poll(published, timeout=PUBLISH_TIMEOUT, interval=0.02, on_timeout=unpublished)
 
     def containers(
         self, labels: Mapping[str, str] | Iterable[str], *, all: bool = True
@@ -614,37 +627,6 @@ class Engine:
 
     # -- services and doctor -------------------------------------------------------------------
 
-    @classmethod
-    def connect_to(
-        cls, where: Endpoint, environ: Mapping[str, str], timeout: float = 10.0
-    ) -> Engine:
-        """Connect to `where` (see `resolve_endpoint`); DockerException when nobody answers."""
-        import docker
-
-        # A fixed API version saves the round trip that "auto" makes (1.41 is Docker 20.10 and
-        # Podman 4; newer engines still speak it).
-        if where.source == "DOCKER_HOST":  # DOCKER_TLS_VERIFY and DOCKER_CERT_PATH apply too
-            client = docker.from_env(
-                timeout=int(timeout), environment=dict(environ), version=API_VERSION
-            )
-            return cls(client, where, environ)
-        tls: Any = False
-        if where.tls_dir:
-            from docker.tls import TLSConfig
-
-            files = {name: os.path.join(where.tls_dir, name) for name in _TLS_FILES}
-            have = {name: path for name, path in files.items() if os.path.isfile(path)}
-            cert = (have["cert.pem"], have["key.pem"]) if "cert.pem" in have else None
-            tls = TLSConfig(
-                client_cert=cert,
-                ca_cert=have.get("ca.pem"),
-                verify=not where.skip_tls_verify,
-            )
-        client = docker.DockerClient(
-            base_url=where.url, tls=tls, timeout=int(timeout), version=API_VERSION
-        )
-        return cls(client, where, environ)
-
     def container_state(self, container_id: str) -> ContainerState | None:
         """Status, exit code and address of a container, or None when it is gone."""
         from docker.errors import NotFound
@@ -693,15 +675,21 @@ class Engine:
                 self._api.exec_start(created["Id"], detach=True)
             elif not _read_to_end(self._api.exec_start(created["Id"], socket=True), deadline):
                 return late
-            delay = 0.005
-            while True:  # the stream ended with the command; its exit code follows
+
+            def ended(_left: float) -> tuple[int | None, str]:
                 state = self._api.exec_inspect(created["Id"])
                 if not state.get("Running") and state.get("ExitCode") is not None:
                     return int(state["ExitCode"]), ""
-                if time.monotonic() >= deadline:
-                    return late
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
+                raise NotYet("still running")
+
+            # the stream ended with the command; its exit code follows
+            return poll(
+                ended,
+                timeout=max(0.0, deadline - time.monotonic()),
+                interval=0.005,
+                max_interval=0.05,
+                on_timeout=lambda _why: late,
+            )
         except (DockerException, OSError) as error:
             return None, first_line(getattr(error, "explanation", None) or error, "unknown error")
 
@@ -747,6 +735,29 @@ class Engine:
         return None
 
 
+def _client(where: Endpoint, environ: Mapping[str, str], timeout: float) -> Any:
+    """A docker SDK client for `where` (no round trip yet)."""
+    import docker
+
+    # A fixed API version saves the round trip that "auto" makes (1.41 is Docker 20.10 and
+    # Podman 4; newer engines still speak it).
+    if where.source == "DOCKER_HOST":  # DOCKER_TLS_VERIFY and DOCKER_CERT_PATH apply too
+        return docker.from_env(timeout=int(timeout), environment=dict(environ), version=API_VERSION)
+    tls: Any = False
+    if where.tls_dir:
+        from docker.tls import TLSConfig
+
+        files = {name: os.path.join(where.tls_dir, name) for name in _TLS_FILES}
+        have = {name: path for name, path in files.items() if os.path.isfile(path)}
+        cert = (have["cert.pem"], have["key.pem"]) if "cert.pem" in have else None
+        tls = TLSConfig(
+            client_cert=cert, ca_cert=have.get("ca.pem"), verify=not where.skip_tls_verify
+        )
+    return docker.DockerClient(
+        base_url=where.url, tls=tls, timeout=int(timeout), version=API_VERSION
+    )
+
+
 def _read_to_end(stream: Any, deadline: float) -> bool:
     """Read a hijacked exec stream until it ends (True) or `deadline` passes (False)."""
     raw = getattr(stream, "_sock", stream)
@@ -760,6 +771,66 @@ def _read_to_end(stream: Any, deadline: float) -> bool:
         return False
     finally:
         stream.close()
+
+
+def engine_remedy(where: Endpoint, error: BaseException) -> str:
+    """What to do when the engine at `where` does not answer (doctor and every command)."""
+    text = str(error)
+    path = where.url.removeprefix("unix://") if where.url.startswith("unix://") else None
+    lines = []
+    if path and ("ermission denied" in text or (os.path.exists(path) and not _rw(path))):
+        group = _group_of(path)
+        lines += [
+            f"You may not use {path}"
+            + (f" (group '{group}')" if group else "")
+            + f": add yourself to that group (`sudo usermod -aG {group or 'docker'} $USER`, "
+            "then log in again or `newgrp docker`), or run as root.",
+            "Rootless Docker: DOCKER_HOST=unix://$XDG_RUNTIME_DIR/docker.sock.",
+        ]
+    elif path and not os.path.exists(path):
+        lines.append(f"No socket at {path}: the engine is not running there.")
+        if "podman" in path:
+            lines.append(
+                f"Podman: start its Docker-compatible API there, `podman system service "
+                f"--time=0 unix://{path} &` (rootful), or `systemctl --user start "
+                "podman.socket` (rootless, DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock)."
+            )
+    if where.remote:
+        lines.append(
+            f"A remote engine ({where.url}): is its daemon listening there (dockerd "
+            "-H tcp://0.0.0.0:2375, or a Docker-in-Docker service), and does a firewall let "
+            "this machine through?"
+        )
+    if where.source == "DOCKER_HOST":
+        lines.append(
+            "DOCKER_HOST points there: fix it, or unset it to use the docker context or "
+            "the default socket unix:///var/run/docker.sock."
+        )
+    elif where.context:
+        lines.append(
+            f"The docker context '{where.context}' points there: start that engine, or "
+            "`docker context use default`."
+        )
+    engine_down = path is not None and not os.path.exists(path)
+    if not lines or engine_down:
+        lines.append(
+            "Start the engine: Docker Desktop, `sudo systemctl start docker`, or "
+            "scripts/bootstrap (installs and starts one on Debian/Ubuntu)."
+        )
+    return "\n".join(lines)
+
+
+def _rw(path: str) -> bool:
+    return os.access(path, os.R_OK | os.W_OK)
+
+
+def _group_of(path: str) -> str:
+    try:
+        import grp
+
+        return grp.getgrgid(os.stat(path).st_gid).gr_name
+    except (OSError, KeyError, ImportError):
+        return ""
 
 
 def engine_hint(error: str) -> str | None:

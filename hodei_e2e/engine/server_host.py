@@ -25,6 +25,11 @@ class ServerHost:
     address: str
     why: str  # how it was found, for doctor and messages
 
+    @property
+    def overridden(self) -> bool:
+        """Given by the caller's HODEI_SERVER_HOST, not detected."""
+        return self.why == OVERRIDE
+
 
 def detect(engine: Engine, environ: Mapping[str, str] | None = None) -> ServerHost:
     environ = os.environ if environ is None else environ

@@ -67,13 +67,6 @@ class RunOptions:
     prepare: bool = True  # False: --no-prepare
 
 
-def server_host(engine: Engine) -> str:
-    """How a container reaches this host: overridable, else detected (server_host.py)."""
-    from hodei_e2e.engine.server_host import detect
-
-    return detect(engine).address
-
-
 @dataclass
 class Run:
     """The state of one run, filled in as the steps go."""
@@ -422,11 +415,12 @@ def _steps(run: Run, guard: SignalGuard, watchdog: Watchdog) -> None:
         faults.point("engine")
         run.engine = engine = Engine.connect()
         from hodei_e2e.commands.doctor import preflight
+        from hodei_e2e.engine.server_host import detect
         from hodei_e2e.engine.services import plan_services
 
         services = plan_services(config, run.suites)
         preflight(engine, config, services=services)
-        host = server_host(engine)
+        host = detect(engine).address
         note.text = f"engine {engine.server_version()}, server host {host}"
     run.background = Background(guard, tasks=2 + len(services))
     _begin_prepare(run, guard, watchdog)
