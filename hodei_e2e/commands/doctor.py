@@ -25,7 +25,8 @@ from hodei_e2e.errors import ConfigError, E2EError, PrerequisiteError, first_lin
 if TYPE_CHECKING:
     from hodei_e2e.config import Config, ImageConfig, ServiceConfig
     from hodei_e2e.console import Output
-    from hodei_e2e.engine.docker import Endpoint, Engine, EngineKind
+    from hodei_e2e.engine.docker import Engine, EngineKind
+    from hodei_e2e.engine.endpoint import Endpoint
 
 Status = Literal["ok", "warn", "fail"]
 SYMBOLS: Mapping[Status, str] = {"ok": "✓", "warn": "⚠", "fail": "✗"}
@@ -228,12 +229,8 @@ def load_config_check(facts: Facts) -> Check:
 
 
 def engine_check(facts: Facts) -> Check:
-    from hodei_e2e.engine.docker import (
-        HOST_OVERRIDE,
-        Engine,
-        EngineUnreachable,
-        engine_remedy,
-    )
+    from hodei_e2e.engine.docker import Engine, EngineUnreachable
+    from hodei_e2e.engine.endpoint import HOST_OVERRIDE, engine_remedy
 
     name = "engine reachable"
     try:
@@ -603,6 +600,16 @@ def _call_back(
         if hint:  # the engine cannot start any container: no other image will do better
             return _Outcome(False, f"{why}: {first_line(error.detail, '')}", remedy=hint)
         return _Outcome(False, why, try_next=True)
+    try:
+        return _await_call_back(engine, container.id, listener, token, start)
+    finally:
+        engine.remove([container.id])
+
+
+def _await_call_back(
+    engine: Engine, container_id: str, listener: socket.socket, token: str, start: float
+) -> _Outcome:
+    """The probe's token on `listener` within REACH_TIMEOUT of `start`, or why not."""
     exited: int | None = None
 
     def called_back(_left: float) -> _Outcome:
@@ -610,26 +617,23 @@ def _call_back(
         if _accepted_token(listener, token):  # waits up to the listener's timeout
             return _Outcome(True, seconds=time.monotonic() - start)
         if exited is not None:
-            logs = engine.logs_tail(container.id, 5).strip().replace("\n", "; ")
+            logs = engine.logs_tail(container_id, 5).strip().replace("\n", "; ")
             return _Outcome(
                 False,
                 f"the probe container exited {exited}: {logs or 'no output'}",
                 try_next=exited in _NO_TOOL,
             )
-        state = engine.container_state(container.id)
+        state = engine.container_state(container_id)
         if state is None or state.exit_code is not None:
             exited = state.exit_code if state else -1  # one more accept, then report
         raise NotYet("no connection yet")
 
-    try:
-        return poll(
-            called_back,
-            timeout=max(0.0, start + REACH_TIMEOUT - time.monotonic()),
-            interval=0.0,
-            on_timeout=lambda _why: _Outcome(False, f"no connection within {REACH_TIMEOUT:g}s"),
-        )
-    finally:
-        engine.remove([container.id])
+    return poll(
+        called_back,
+        timeout=max(0.0, start + REACH_TIMEOUT - time.monotonic()),
+        interval=0.0,
+        on_timeout=lambda _why: _Outcome(False, f"no connection within {REACH_TIMEOUT:g}s"),
+    )
 
 
 def _accepted_token(listener: socket.socket, token: str) -> bool:

@@ -13,7 +13,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hodei_e2e.engine.docker import Engine, local_address_toward
+from hodei_e2e.engine.docker import Engine
+from hodei_e2e.engine.endpoint import local_address_toward
 
 OVERRIDE = "HODEI_SERVER_HOST"
 # Picks the default route's source address; nothing is sent (a documentation-only address).

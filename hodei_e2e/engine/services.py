@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from hodei_e2e.config import Config, ReadyCheck, ServiceConfig, SuiteConfig
 from hodei_e2e.engine.docker import ContainerInfo, ContainerSpec, Engine, NameConflict
+from hodei_e2e.engine.poll import NotYet, poll
 from hodei_e2e.errors import ConfigError, InfrastructureError, last_lines
 from hodei_e2e.suites.environment import render
 
@@ -144,8 +145,6 @@ def await_service(
 ) -> ServiceHandle:
     """Poll the readiness check of the service in `container` for up to `timeout` seconds,
     telling `progress` every `PROGRESS_EVERY` seconds why it is not ready yet."""
-    from hodei_e2e.engine.poll import NotYet, poll
-
     _check_templates(service)
     started = time.time() if started is None else started
     deadline = time.monotonic() + timeout
@@ -154,24 +153,7 @@ def await_service(
     except InfrastructureError as error:  # it exited before its ports were published
         exited = _exit_of(engine, container)
         raise _failure(engine, service, container, error.message, exited) from None
-    probe = _probe(engine, service, container.id, ports)
-
-    def attempt(left: float) -> ServiceHandle:
-        why = probe(max(0.2, min(CHECK_TIMEOUT, left)))
-        if why is None:
-            return ServiceHandle(
-                name=service.name,
-                container=container,
-                host=engine.host,
-                ports=ports,
-                started=started,
-                ready_at=time.time(),
-                templates=service.exports,
-            )
-        exited = _exit_of(engine, container)
-        if exited is not None:
-            raise _failure(engine, service, container, why, exited)
-        raise NotYet(why)
+    check = _Readiness(engine, service, container, ports, started)
 
     def timed_out(why: str) -> ServiceHandle:
         raise _failure(engine, service, container, why, timeout=timeout)
@@ -181,7 +163,7 @@ def await_service(
             progress(time.time() - started, why)
 
     return poll(
-        attempt,
+        check.attempt,
         timeout=max(0.0, deadline - time.monotonic()),
         interval=POLL_INTERVAL,
         what=f"service {service.name}",
@@ -190,6 +172,40 @@ def await_service(
         progress_every=PROGRESS_EVERY,
         on_timeout=timed_out,
     )
+
+
+class _Readiness:
+    """One service's readiness check, as `poll` asks it: the handle once it passes; why not
+    (`NotYet`); or the failure, when the container has ended."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        service: ServiceConfig,
+        container: ContainerInfo,
+        ports: Mapping[int, int],
+        started: float,
+    ) -> None:
+        self.engine, self.service, self.container = engine, service, container
+        self.ports, self.started = ports, started
+        self.probe = _probe(engine, service, container.id, ports)
+
+    def attempt(self, left: float) -> ServiceHandle:
+        why = self.probe(max(0.2, min(CHECK_TIMEOUT, left)))
+        if why is None:
+            return ServiceHandle(
+                name=self.service.name,
+                container=self.container,
+                host=self.engine.host,
+                ports=self.ports,
+                started=self.started,
+                ready_at=time.time(),
+                templates=self.service.exports,
+            )
+        exited = _exit_of(self.engine, self.container)
+        if exited is not None:
+            raise _failure(self.engine, self.service, self.container, why, exited)
+        raise NotYet(why)
 
 
 def _exit_of(engine: Engine, container: ContainerInfo) -> str | None:

@@ -121,7 +121,8 @@ def test_a_missing_member_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_engine_layers_clients_are_built_as_the_sdk_takes_them(tmp_path: Path) -> None:
     """`from_env(timeout=, environment=, version=)` and `DockerClient(base_url=, tls=, timeout=,
     version=)` as `engine.docker._client` calls them (no round trip is made)."""
-    from hodei_e2e.engine.docker import API_VERSION, Endpoint, _client
+    from hodei_e2e.engine.docker import API_VERSION, _client
+    from hodei_e2e.engine.endpoint import Endpoint
 
     url = "tcp://127.0.0.1:1"
     from_env = _client(Endpoint(url, "DOCKER_HOST"), {"DOCKER_HOST": url}, 7)

@@ -18,7 +18,7 @@ from hodei_e2e.commands.doctor import (
     tool_checks,
 )
 from hodei_e2e.config import load_config
-from hodei_e2e.engine.docker import DEFAULT_SOCKET, Endpoint, engine_remedy, resolve_endpoint
+from hodei_e2e.engine.endpoint import DEFAULT_SOCKET, Endpoint, engine_remedy, resolve_endpoint
 from hodei_e2e.image.dockerfile import base_images
 
 
