@@ -216,19 +216,15 @@ def _created(value: Any) -> float:
 class Engine:
     """A connected Docker engine (or Podman's Docker-compatible API)."""
 
-    def __init__(
-        self,
-        client: Any,
-        where: Endpoint | None = None,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
+    def __init__(self, client: Any, where: Endpoint, environ: Mapping[str, str]) -> None:
+        """Made by `connect` only."""
         self._client = client
         self._api = client.api
         self._version: str | None = None
         self._podman = False  # Podman's API answered the ping (Libpod-API-Version)
-        self.endpoint = where or Endpoint(f"unix://{DEFAULT_SOCKET}", "default socket")
+        self.endpoint = where
         # Where this machine reaches the ports the engine publishes (HODEI_E2E_HOST overrides).
-        self.host = published_host(self.endpoint, os.environ if environ is None else environ)
+        self.host = published_host(where, environ)
 
     @property
     def bind_address(self) -> str:
