@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from hodei_e2e.engine.poll import NotYet, poll
 from hodei_e2e.errors import ConfigError, E2EError, PrerequisiteError, first_line
 
 if TYPE_CHECKING:
     from hodei_e2e.config import Config, ImageConfig, ServiceConfig
     from hodei_e2e.console import Output
-    from hodei_e2e.engine.docker import Endpoint, Engine, EngineKind
+    from hodei_e2e.engine.docker import Engine, EngineKind
+    from hodei_e2e.engine.endpoint import Endpoint
 
 Status = Literal["ok", "warn", "fail"]
 SYMBOLS: Mapping[Status, str] = {"ok": "✓", "warn": "⚠", "fail": "✗"}
@@ -227,89 +229,31 @@ def load_config_check(facts: Facts) -> Check:
 
 
 def engine_check(facts: Facts) -> Check:
-    from hodei_e2e.engine.docker import Engine, resolve_endpoint
+    from hodei_e2e.engine.docker import Engine, EngineUnreachable
+    from hodei_e2e.engine.endpoint import HOST_OVERRIDE, engine_remedy
 
     name = "engine reachable"
-    where = facts.endpoint = resolve_endpoint(facts.environ)
-    if not where.url:
-        return Check(
-            name, "fail", f"the docker context '{where.context}' is not defined",
-            "List them with `docker context ls`; `docker context use default`, or unset "
-            "DOCKER_CONTEXT.",
-        )  # fmt: skip
     try:
-        engine = Engine.connect_to(where, facts.environ, timeout=5.0)
+        engine = Engine.connect(timeout=5.0, environ=facts.environ)
+    except EngineUnreachable as error:
+        where = facts.endpoint = error.where
+        detail = f"{where.describe()}: {error.reason}" if where.url else error.reason
+        return Check(name, "fail", detail, error.remedy)
+    where = facts.endpoint = engine.endpoint
+    try:
         facts.info = engine.info()
         facts.kind = kind = engine.kind(facts.info)
     except Exception as error:  # noqa: BLE001 - the SDK's and requests' errors alike
+        engine.close()
         detail = f"{where.describe()}: {_describe(error)}"
-        return Check(name, "fail", detail, _engine_remedy(where, error))
+        return Check(name, "fail", detail, engine_remedy(where, error))
     facts.engine = engine
     detail = f"{kind.describe()} at {where.describe()}"
     if engine.remote or engine.host != "127.0.0.1":
         detail += f"; published ports reached at {engine.host}" + (
-            " (HODEI_E2E_HOST)" if facts.environ.get("HODEI_E2E_HOST") else " (the engine's host)"
+            " (HODEI_E2E_HOST)" if facts.environ.get(HOST_OVERRIDE) else " (the engine's host)"
         )
     return Check(name, "ok", detail)
-
-
-def _engine_remedy(where: Endpoint, error: BaseException) -> str:
-    text = _describe(error)
-    path = where.url.removeprefix("unix://") if where.url.startswith("unix://") else None
-    lines = []
-    if path and ("ermission denied" in text or (os.path.exists(path) and not _rw(path))):
-        group = _group_of(path)
-        lines += [
-            f"You may not use {path}"
-            + (f" (group '{group}')" if group else "")
-            + f": add yourself to that group (`sudo usermod -aG {group or 'docker'} $USER`, "
-            "then log in again or `newgrp docker`), or run as root.",
-            "Rootless Docker: DOCKER_HOST=unix://$XDG_RUNTIME_DIR/docker.sock.",
-        ]
-    elif path and not os.path.exists(path):
-        lines.append(f"No socket at {path}: the engine is not running there.")
-        if "podman" in path:
-            lines.append(
-                f"Podman: start its Docker-compatible API there, `podman system service "
-                f"--time=0 unix://{path} &` (rootful), or `systemctl --user start "
-                "podman.socket` (rootless, DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock)."
-            )
-    if where.remote:
-        lines.append(
-            f"A remote engine ({where.url}): is its daemon listening there (dockerd "
-            "-H tcp://0.0.0.0:2375, or a Docker-in-Docker service), and does a firewall let "
-            "this machine through?"
-        )
-    if where.source == "DOCKER_HOST":
-        lines.append(
-            "DOCKER_HOST points there: fix it, or unset it to use the docker context or "
-            "the default socket unix:///var/run/docker.sock."
-        )
-    elif where.context:
-        lines.append(
-            f"The docker context '{where.context}' points there: start that engine, or "
-            "`docker context use default`."
-        )
-    engine_down = path is not None and not os.path.exists(path)
-    if not lines or engine_down:
-        lines.append(
-            "Start the engine: Docker Desktop, `sudo systemctl start docker`, or "
-            "scripts/bootstrap (installs and starts one on Debian/Ubuntu)."
-        )
-    return "\n".join(lines)
-
-
-def _rw(path: str) -> bool:
-    return os.access(path, os.R_OK | os.W_OK)
-
-
-def _group_of(path: str) -> str:
-    try:
-        import grp
-
-        return grp.getgrgid(os.stat(path).st_gid).gr_name
-    except (OSError, KeyError, ImportError):
-        return ""
 
 
 def version_check(facts: Facts) -> Check:
@@ -471,6 +415,8 @@ def _worker_image_check(engine: Engine, image: ImageConfig, state_dir: Path) -> 
     if present and stale is None:
         return Check(name, "ok", f"{image.tag}: present, up to date with its build context "
                      f"{image.context}")  # fmt: skip
+    from hodei_e2e.image.dockerfile import base_images
+
     missing = []
     for base in base_images(image.dockerfile, image.build_args):
         if engine.image_id(base) is None and engine.image_pullable(base) is not None:
@@ -517,39 +463,6 @@ def builder_check(facts: Facts) -> Check:
     return Check(name, "ok", builder.describe())
 
 
-_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE)
-_ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?", re.IGNORECASE)
-_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
-
-
-def base_images(dockerfile: Path, build_args: Mapping[str, str]) -> list[str]:
-    """The images a Dockerfile builds FROM: ARGs before the first FROM substituted, stages and
-    `scratch` left out."""
-    args: dict[str, str] = {}
-    stages: set[str] = set()
-    bases: list[str] = []
-    seen_from = False
-    for line in dockerfile.read_text(encoding="utf-8", errors="replace").splitlines():
-        arg = _ARG.match(line)
-        if arg and not seen_from:
-            args[arg[1]] = build_args.get(arg[1], (arg[2] or "").strip("\"'"))
-            continue
-        found = _FROM.match(line)
-        if not found:
-            continue
-        seen_from = True
-        image = _substitute(found[1], {**args, **build_args})
-        if found[2]:
-            stages.add(found[2].lower())
-        if image and image.lower() != "scratch" and image.lower() not in stages:
-            bases.append(image)
-    return list(dict.fromkeys(bases))
-
-
-def _substitute(text: str, values: Mapping[str, str]) -> str:
-    return _VARIABLE.sub(lambda m: values.get(m[1] or m[3]) or (m[2] or ""), text)
-
-
 # -- Reaching this host from a container -----------------------------------------------------------
 
 _PROBE_SCRIPT = r"""
@@ -573,9 +486,9 @@ def reachability_check(facts: Facts) -> Check:
         return _no_engine(name)
     from hodei_e2e.engine.server_host import detect
 
-    override = facts.environ.get("HODEI_SERVER_HOST")
     found = detect(engine, facts.environ)
     host, source = found.address, found.why
+    override = found.address if found.overridden else None
     images = _probe_images(engine, facts.config)
     if not images:
         return Check(
@@ -688,25 +601,39 @@ def _call_back(
             return _Outcome(False, f"{why}: {first_line(error.detail, '')}", remedy=hint)
         return _Outcome(False, why, try_next=True)
     try:
-        deadline = start + REACH_TIMEOUT
-        exited: int | None = None
-        while True:
-            if _accepted_token(listener, token):
-                return _Outcome(True, seconds=time.monotonic() - start)
-            if exited is not None:
-                logs = engine.logs_tail(container.id, 5).strip().replace("\n", "; ")
-                return _Outcome(
-                    False,
-                    f"the probe container exited {exited}: {logs or 'no output'}",
-                    try_next=exited in _NO_TOOL,
-                )
-            if time.monotonic() >= deadline:
-                return _Outcome(False, f"no connection within {REACH_TIMEOUT:g}s")
-            state = engine.container_state(container.id)
-            if state is None or state.exit_code is not None:
-                exited = state.exit_code if state else -1  # one more accept, then report
+        return _await_call_back(engine, container.id, listener, token, start)
     finally:
         engine.remove([container.id])
+
+
+def _await_call_back(
+    engine: Engine, container_id: str, listener: socket.socket, token: str, start: float
+) -> _Outcome:
+    """The probe's token on `listener` within REACH_TIMEOUT of `start`, or why not."""
+    exited: int | None = None
+
+    def called_back(_left: float) -> _Outcome:
+        nonlocal exited
+        if _accepted_token(listener, token):  # waits up to the listener's timeout
+            return _Outcome(True, seconds=time.monotonic() - start)
+        if exited is not None:
+            logs = engine.logs_tail(container_id, 5).strip().replace("\n", "; ")
+            return _Outcome(
+                False,
+                f"the probe container exited {exited}: {logs or 'no output'}",
+                try_next=exited in _NO_TOOL,
+            )
+        state = engine.container_state(container_id)
+        if state is None or state.exit_code is not None:
+            exited = state.exit_code if state else -1  # one more accept, then report
+        raise NotYet("no connection yet")
+
+    return poll(
+        called_back,
+        timeout=max(0.0, start + REACH_TIMEOUT - time.monotonic()),
+        interval=0.0,
+        on_timeout=lambda _why: _Outcome(False, f"no connection within {REACH_TIMEOUT:g}s"),
+    )
 
 
 def _accepted_token(listener: socket.socket, token: str) -> bool:
@@ -758,15 +685,16 @@ def _run_probe(
         container = engine.create(spec)
     except E2EError:
         return None, ""
+
+    def ended(_left: float) -> tuple[int | None, str]:
+        state = engine.container_state(container.id)
+        if state is None or state.exit_code is not None:
+            code = state.exit_code if state else None
+            return code, engine.logs_tail(container.id, 20)
+        raise NotYet("still running")
+
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state = engine.container_state(container.id)
-            if state is None or state.exit_code is not None:
-                code = state.exit_code if state else None
-                return code, engine.logs_tail(container.id, 20)
-            time.sleep(0.05)
-        return None, ""
+        return poll(ended, timeout=timeout, interval=0.05, on_timeout=lambda _why: (None, ""))
     finally:
         engine.remove([container.id])
 

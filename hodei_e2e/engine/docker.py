@@ -14,6 +14,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from hodei_e2e.engine.endpoint import (
+    DEFAULT_SOCKET,
+    Endpoint,
+    engine_remedy,
+    is_loopback,
+    local_address_toward,
+    published_host,
+    resolve_endpoint,
+)
+from hodei_e2e.engine.poll import NotYet, poll
 from hodei_e2e.errors import (
     E2EError,
     InfrastructureError,
@@ -22,8 +32,8 @@ from hodei_e2e.errors import (
     last_lines,
 )
 
-DEFAULT_SOCKET = "/var/run/docker.sock"
 API_VERSION = "1.41"
+PUBLISH_TIMEOUT = 2.0  # seconds for a started container's ports to be published (~50 looks)
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,22 @@ class NameConflict(InfrastructureError):
     def __init__(self, name: str) -> None:
         super().__init__(f"a container named {name} exists already")
         self.name = name
+
+
+class EngineUnreachable(PrerequisiteError):
+    """No engine answers at `where` (or its docker context is not defined): `reason` says what
+    happened, `remedy` what to do (`engine_remedy`)."""
+
+    def __init__(self, where: Endpoint, reason: str, remedy: str) -> None:
+        if where.url:
+            message = "Docker engine not reachable"
+            detail = f"The Docker engine at {where.describe()} did not answer: {reason}\n{remedy}"
+        else:
+            message, detail = reason, remedy
+        super().__init__(message, detail=detail)
+        self.where = where
+        self.reason = reason
+        self.remedy = remedy
 
 
 @dataclass(frozen=True)
@@ -175,21 +201,6 @@ def split_reference(reference: str) -> tuple[str, str]:
     return reference, "latest"
 
 
-def _remedy(where: Endpoint, error: Exception) -> str:
-    lines = [f"The Docker engine at {where.describe()} did not answer: {error}"]
-    if where.url.startswith("unix://") and "ermission" in str(error):
-        lines.append("Add yourself to the 'docker' group (then log in again), or run as root.")
-    elif where.source == "DOCKER_HOST":
-        lines.append("Check DOCKER_HOST, or unset it to use the default socket.")
-    elif where.context:
-        lines.append(f"Start the engine of the docker context '{where.context}', or ")
-        lines[-1] += "`docker context use default`."
-    else:
-        lines.append("Start the engine (Docker Desktop, `sudo systemctl start docker`, or run ")
-        lines[-1] += "`scripts/bootstrap`, which installs and starts one on Debian/Ubuntu)."
-    return "\n".join(lines)
-
-
 def _created(value: Any) -> float:
     if isinstance(value, (int, float)):
         return float(value)
@@ -205,19 +216,15 @@ def _created(value: Any) -> float:
 class Engine:
     """A connected Docker engine (or Podman's Docker-compatible API)."""
 
-    def __init__(
-        self,
-        client: Any,
-        where: Endpoint | None = None,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
+    def __init__(self, client: Any, where: Endpoint, environ: Mapping[str, str]) -> None:
+        """Made by `connect` only."""
         self._client = client
         self._api = client.api
         self._version: str | None = None
         self._podman = False  # Podman's API answered the ping (Libpod-API-Version)
-        self.endpoint = where or Endpoint(f"unix://{DEFAULT_SOCKET}", "default socket")
+        self.endpoint = where
         # Where this machine reaches the ports the engine publishes (HODEI_E2E_HOST overrides).
-        self.host = published_host(self.endpoint, os.environ if environ is None else environ)
+        self.host = published_host(where, environ)
 
     @property
     def bind_address(self) -> str:
@@ -230,26 +237,32 @@ class Engine:
         return self.endpoint.remote
 
     @classmethod
-    def connect(cls, timeout: float = 60.0) -> Engine:
-        """The engine the docker CLI would use: DOCKER_HOST, else the current docker context,
-        else the default socket."""
+    def connect(cls, timeout: float = 60.0, environ: Mapping[str, str] | None = None) -> Engine:
+        """The engine the docker CLI would use (`resolve_endpoint`: DOCKER_HOST with its TLS
+        variables, else the current docker context with its TLS files, else the default
+        socket), connected and answering a ping: the one way every command, the watchdog and
+        the scripts reach the engine. Raises `EngineUnreachable` (exit 3) with the remedy."""
         from docker.errors import DockerException
         from requests.exceptions import RequestException
 
-        where = resolve_endpoint(os.environ)
+        environ = os.environ if environ is None else environ
+        where = resolve_endpoint(environ)
         if not where.url:
-            raise PrerequisiteError(
+            raise EngineUnreachable(
+                where,
                 f"the docker context '{where.context}' is not defined",
-                detail="List them with `docker context ls`; `docker context use default`, or "
-                "unset DOCKER_CONTEXT.",
+                "List them with `docker context ls`; `docker context use default`, or unset "
+                "DOCKER_CONTEXT.",
             )
+        engine: Engine | None = None
         try:
-            engine = cls.connect_to(where, os.environ, timeout)
+            engine = cls(_client(where, environ, timeout), where, environ)
             engine._ping()
         except (DockerException, RequestException, OSError) as error:
-            raise PrerequisiteError(
-                "Docker engine not reachable", detail=_remedy(where, error)
-            ) from None
+            if engine is not None:
+                engine.close()
+            reason = first_line(getattr(error, "explanation", None) or error, type(error).__name__)
+            raise EngineUnreachable(where, reason[:300], engine_remedy(where, error)) from None
         return engine
 
     def close(self) -> None:
@@ -535,7 +548,7 @@ class Engine:
         """The host port that `port/tcp` of a running container is published on."""
         from docker.errors import NotFound
 
-        for _ in range(50):
+        def published(_left: float) -> int:
             try:
                 attrs = self._api.inspect_container(container_id)
             except NotFound:
@@ -552,8 +565,12 @@ class Engine:
                     f"(exit code {state.get('ExitCode')})",
                     detail=last_lines("last log lines", self.logs_tail(container_id, 30)),
                 )
-            time.sleep(0.02)
-        raise InfrastructureError(f"container {container_id[:12]} did not publish port {port}")
+            raise NotYet("not published yet")
+
+        def unpublished(_why: str) -> int:
+            raise InfrastructureError(f"container {container_id[:12]} did not publish port {port}")
+
+        return poll(published, timeout=PUBLISH_TIMEOUT, interval=0.02, on_timeout=unpublished)
 
     def containers(
         self, labels: Mapping[str, str] | Iterable[str], *, all: bool = True
@@ -614,37 +631,6 @@ class Engine:
 
     # -- services and doctor -------------------------------------------------------------------
 
-    @classmethod
-    def connect_to(
-        cls, where: Endpoint, environ: Mapping[str, str], timeout: float = 10.0
-    ) -> Engine:
-        """Connect to `where` (see `resolve_endpoint`); DockerException when nobody answers."""
-        import docker
-
-        # A fixed API version saves the round trip that "auto" makes (1.41 is Docker 20.10 and
-        # Podman 4; newer engines still speak it).
-        if where.source == "DOCKER_HOST":  # DOCKER_TLS_VERIFY and DOCKER_CERT_PATH apply too
-            client = docker.from_env(
-                timeout=int(timeout), environment=dict(environ), version=API_VERSION
-            )
-            return cls(client, where, environ)
-        tls: Any = False
-        if where.tls_dir:
-            from docker.tls import TLSConfig
-
-            files = {name: os.path.join(where.tls_dir, name) for name in _TLS_FILES}
-            have = {name: path for name, path in files.items() if os.path.isfile(path)}
-            cert = (have["cert.pem"], have["key.pem"]) if "cert.pem" in have else None
-            tls = TLSConfig(
-                client_cert=cert,
-                ca_cert=have.get("ca.pem"),
-                verify=not where.skip_tls_verify,
-            )
-        client = docker.DockerClient(
-            base_url=where.url, tls=tls, timeout=int(timeout), version=API_VERSION
-        )
-        return cls(client, where, environ)
-
     def container_state(self, container_id: str) -> ContainerState | None:
         """Status, exit code and address of a container, or None when it is gone."""
         from docker.errors import NotFound
@@ -693,15 +679,21 @@ class Engine:
                 self._api.exec_start(created["Id"], detach=True)
             elif not _read_to_end(self._api.exec_start(created["Id"], socket=True), deadline):
                 return late
-            delay = 0.005
-            while True:  # the stream ended with the command; its exit code follows
+
+            def ended(_left: float) -> tuple[int | None, str]:
                 state = self._api.exec_inspect(created["Id"])
                 if not state.get("Running") and state.get("ExitCode") is not None:
                     return int(state["ExitCode"]), ""
-                if time.monotonic() >= deadline:
-                    return late
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
+                raise NotYet("still running")
+
+            # the stream ended with the command; its exit code follows
+            return poll(
+                ended,
+                timeout=max(0.0, deadline - time.monotonic()),
+                interval=0.005,
+                max_interval=0.05,
+                on_timeout=lambda _why: late,
+            )
         except (DockerException, OSError) as error:
             return None, first_line(getattr(error, "explanation", None) or error, "unknown error")
 
@@ -745,6 +737,32 @@ class Engine:
         except APIError as error:
             return str(error)
         return None
+
+
+_TLS_FILES = ("ca.pem", "cert.pem", "key.pem")  # in a docker context's TLS directory
+
+
+def _client(where: Endpoint, environ: Mapping[str, str], timeout: float) -> Any:
+    """A docker SDK client for `where` (no round trip yet)."""
+    import docker
+
+    # A fixed API version saves the round trip that "auto" makes (1.41 is Docker 20.10 and
+    # Podman 4; newer engines still speak it).
+    if where.source == "DOCKER_HOST":  # DOCKER_TLS_VERIFY and DOCKER_CERT_PATH apply too
+        return docker.from_env(timeout=int(timeout), environment=dict(environ), version=API_VERSION)
+    tls: Any = False
+    if where.tls_dir:
+        from docker.tls import TLSConfig
+
+        files = {name: os.path.join(where.tls_dir, name) for name in _TLS_FILES}
+        have = {name: path for name, path in files.items() if os.path.isfile(path)}
+        cert = (have["cert.pem"], have["key.pem"]) if "cert.pem" in have else None
+        tls = TLSConfig(
+            client_cert=cert, ca_cert=have.get("ca.pem"), verify=not where.skip_tls_verify
+        )
+    return docker.DockerClient(
+        base_url=where.url, tls=tls, timeout=int(timeout), version=API_VERSION
+    )
 
 
 def _read_to_end(stream: Any, deadline: float) -> bool:
@@ -815,48 +833,12 @@ def _label_filters(labels: Mapping[str, str] | Iterable[str]) -> list[str]:
     return list(labels)
 
 
-# -- Which engine: DOCKER_HOST, else the docker CLI's context, else the default socket -----------
-
-_TLS_FILES = ("ca.pem", "cert.pem", "key.pem")
-
-
 @dataclass(frozen=True)
 class ContainerState:
     status: str  # created, running, exited, dead, ...
     exit_code: int | None  # None while it runs
     ip_address: str | None  # on its first network
     gateway: str | None = None  # that network's gateway (an address of this host, if local)
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where the engine is, and why there: the order the docker CLI follows."""
-
-    url: str  # unix:///..., tcp://..., ssh://...; "" when the named context does not exist
-    source: str  # "DOCKER_HOST", "context NAME" or "default socket"
-    context: str | None = None
-    tls_dir: str | None = None
-    skip_tls_verify: bool = False
-
-    def describe(self) -> str:
-        return f"{self.url or '?'} ({self.source})"
-
-    @property
-    def hostname(self) -> str | None:
-        """The engine's host for tcp://, http(s):// and ssh:// endpoints; None for a socket."""
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("tcp", "http", "https", "ssh"):
-            return None
-        return parts.hostname or None
-
-    @property
-    def remote(self) -> bool:
-        """Reached over the network (tcp/ssh) at another host than this machine's loopback:
-        its published ports and its bridge are on that host, not here."""
-        host = self.hostname
-        return host is not None and not is_loopback(host)
 
 
 @dataclass(frozen=True)
@@ -872,79 +854,3 @@ class EngineKind:
         if self.remote:
             what.append("remote")
         return f"{what[0]} ({', '.join(what[1:])})"
-
-
-HOST_OVERRIDE = "HODEI_E2E_HOST"
-
-
-def published_host(where: Endpoint, environ: Mapping[str, str]) -> str:
-    """Where this machine reaches the engine's published ports: HODEI_E2E_HOST (as
-    Testcontainers' TESTCONTAINERS_HOST_OVERRIDE), else a tcp/ssh engine's host, else
-    127.0.0.1."""
-    return environ.get(HOST_OVERRIDE) or where.hostname or "127.0.0.1"
-
-
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def local_address_toward(host: str | None) -> str | None:
-    """The address this machine sends from to reach `host` (no packet is sent: a UDP socket's
-    connect only picks the route); None when there is no route or `host` does not resolve."""
-    import socket
-
-    if not host:
-        return None
-    try:
-        family, _, _, _, address = socket.getaddrinfo(host, 9, type=socket.SOCK_DGRAM)[0]
-        with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.connect(address)
-            return str(probe.getsockname()[0])
-    except OSError:
-        return None
-
-
-def resolve_endpoint(environ: Mapping[str, str]) -> Endpoint:
-    """DOCKER_HOST; else the current context (DOCKER_CONTEXT, then `currentContext` in
-    $DOCKER_CONFIG/config.json or ~/.docker/config.json) unless it is `default`; else the
-    default socket."""
-    import hashlib
-    import json
-
-    host = environ.get("DOCKER_HOST")
-    if host:
-        return Endpoint(host, "DOCKER_HOST")
-    config_dir = environ.get("DOCKER_CONFIG") or os.path.join(
-        environ.get("HOME") or os.path.expanduser("~"), ".docker"
-    )
-    name = environ.get("DOCKER_CONTEXT")
-    if not name:
-        try:
-            with open(os.path.join(config_dir, "config.json"), encoding="utf-8") as file:
-                name = str(json.load(file).get("currentContext") or "")
-        except (OSError, ValueError, AttributeError):
-            name = ""
-    if not name or name == "default":
-        return Endpoint(f"unix://{DEFAULT_SOCKET}", "default socket")
-    context_id = hashlib.sha256(name.encode()).hexdigest()
-    meta = os.path.join(config_dir, "contexts", "meta", context_id, "meta.json")
-    try:
-        with open(meta, encoding="utf-8") as file:
-            docker_endpoint = json.load(file)["Endpoints"]["docker"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return Endpoint("", f"context {name}", context=name)
-    tls_dir = os.path.join(config_dir, "contexts", "tls", context_id, "docker")
-    return Endpoint(
-        str(docker_endpoint.get("Host") or f"unix://{DEFAULT_SOCKET}"),
-        f"context {name}",
-        context=name,
-        tls_dir=tls_dir if os.path.isdir(tls_dir) else None,
-        skip_tls_verify=bool(docker_endpoint.get("SkipTLSVerify")),
-    )

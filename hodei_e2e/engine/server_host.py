@@ -13,7 +13,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hodei_e2e.engine.docker import Engine, local_address_toward
+from hodei_e2e.engine.docker import Engine
+from hodei_e2e.engine.endpoint import local_address_toward
 
 OVERRIDE = "HODEI_SERVER_HOST"
 # Picks the default route's source address; nothing is sent (a documentation-only address).
@@ -24,6 +25,11 @@ DEFAULT_ROUTE = "198.51.100.1"
 class ServerHost:
     address: str
     why: str  # how it was found, for doctor and messages
+
+    @property
+    def overridden(self) -> bool:
+        """Given by the caller's HODEI_SERVER_HOST, not detected."""
+        return self.why == OVERRIDE
 
 
 def detect(engine: Engine, environ: Mapping[str, str] | None = None) -> ServerHost:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from hodei_e2e.config import Config, ReadyCheck, ServiceConfig, SuiteConfig
 from hodei_e2e.engine.docker import ContainerInfo, ContainerSpec, Engine, NameConflict
+from hodei_e2e.engine.poll import NotYet, poll
 from hodei_e2e.errors import ConfigError, InfrastructureError, last_lines
 from hodei_e2e.suites.environment import render
 
@@ -147,37 +148,64 @@ def await_service(
     _check_templates(service)
     started = time.time() if started is None else started
     deadline = time.monotonic() + timeout
-    report_at = time.monotonic() + PROGRESS_EVERY
     try:
         ports = {port: engine.published_port(container.id, port) for port in service.ports}
     except InfrastructureError as error:  # it exited before its ports were published
         exited = _exit_of(engine, container)
         raise _failure(engine, service, container, error.message, exited) from None
-    probe = _probe(engine, service, container.id, ports)
-    while True:
-        remaining = deadline - time.monotonic()
-        why = probe(max(0.2, min(CHECK_TIMEOUT, remaining)))
+    check = _Readiness(engine, service, container, ports, started)
+
+    def timed_out(why: str) -> ServiceHandle:
+        raise _failure(engine, service, container, why, timeout=timeout)
+
+    def report(_waited: float, why: str) -> None:
+        if progress is not None:
+            progress(time.time() - started, why)
+
+    return poll(
+        check.attempt,
+        timeout=max(0.0, deadline - time.monotonic()),
+        interval=POLL_INTERVAL,
+        what=f"service {service.name}",
+        cancelled=cancelled,
+        progress=report,
+        progress_every=PROGRESS_EVERY,
+        on_timeout=timed_out,
+    )
+
+
+class _Readiness:
+    """One service's readiness check, as `poll` asks it: the handle once it passes; why not
+    (`NotYet`); or the failure, when the container has ended."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        service: ServiceConfig,
+        container: ContainerInfo,
+        ports: Mapping[int, int],
+        started: float,
+    ) -> None:
+        self.engine, self.service, self.container = engine, service, container
+        self.ports, self.started = ports, started
+        self.probe = _probe(engine, service, container.id, ports)
+
+    def attempt(self, left: float) -> ServiceHandle:
+        why = self.probe(max(0.2, min(CHECK_TIMEOUT, left)))
         if why is None:
             return ServiceHandle(
-                name=service.name,
-                container=container,
-                host=engine.host,
-                ports=ports,
-                started=started,
+                name=self.service.name,
+                container=self.container,
+                host=self.engine.host,
+                ports=self.ports,
+                started=self.started,
                 ready_at=time.time(),
-                templates=service.exports,
+                templates=self.service.exports,
             )
-        exited = _exit_of(engine, container)
+        exited = _exit_of(self.engine, self.container)
         if exited is not None:
-            raise _failure(engine, service, container, why, exited)
-        if time.monotonic() >= deadline:
-            raise _failure(engine, service, container, why, timeout=timeout)
-        if cancelled():
-            raise InfrastructureError(f"service {service.name}: start cancelled")
-        if progress is not None and time.monotonic() >= report_at:
-            report_at += PROGRESS_EVERY
-            progress(time.time() - started, why)
-        time.sleep(POLL_INTERVAL)
+            raise _failure(self.engine, self.service, self.container, why, exited)
+        raise NotYet(why)
 
 
 def _exit_of(engine: Engine, container: ContainerInfo) -> str | None:

@@ -21,6 +21,7 @@ from typing import Generic, Protocol, TypeVar
 
 from hodei_e2e.config import PostgresConfig, ServiceConfig
 from hodei_e2e.engine.docker import ContainerInfo, Engine, NameConflict
+from hodei_e2e.engine.poll import NotYet, poll
 from hodei_e2e.engine.services import Progress, ServiceHandle, await_service, start_service
 from hodei_e2e.errors import InfrastructureError
 from hodei_e2e.ownership import identity as ident
@@ -144,38 +145,65 @@ def _acquire(
         **identity.labels(recipe.role, reuse=True, config_hash=digest),
         ident.MAX_REUSE: str(int(recipe.config.max_reuse)),
     }
-    deadline = time.monotonic() + recipe.config.startup_timeout
-    replaced = ""
-    while True:
+    replaced = ""  # what an earlier pass replaced, for the note
+
+    def attempt(_left: float) -> Acquired[T]:
+        nonlocal replaced
         existing = find(engine, identity.project, recipe.role, digest)
-        if existing is None:
-            try:
-                resource = _create(engine, recipe, labels, name)
-            except NameConflict:
-                if time.monotonic() > deadline:
-                    raise InfrastructureError(
-                        f"another run kept creating {name} for {recipe.config.startup_timeout:g}s"
-                    ) from None
-                time.sleep(0.05)  # another run is creating it: find it on the next pass
-                continue
-            return Acquired(resource, reused=True, note=f"created{replaced}", lease=lease)
-        outcome = _try_existing(engine, recipe, existing)
-        if not isinstance(outcome, str):
-            if age(existing) <= recipe.config.max_reuse:
-                note = f"reused, up {age(existing):.0f}s{replaced}"
-                return Acquired(outcome, reused=True, note=note, lease=lease, existing=True)
-            if lease.others_hold():
-                note = "reused past max_reuse: another run holds it"
-                return Acquired(outcome, reused=True, note=note, lease=lease, existing=True)
-            outcome = f"older than max_reuse ({recipe.config.max_reuse:g}s)"
+        if existing is not None:
+            used = _use_existing(engine, recipe, identity, existing, lease, on_fresh, replaced)
+            if isinstance(used, Acquired):
+                return used
+            engine.remove([existing.id])
+            replaced = f" (replaced one that was {used})"
+        try:
+            resource = _create(engine, recipe, labels, name)
+        except NameConflict:  # another run is creating it: find it on the next pass
+            raise NotYet(f"another run is creating {name}") from None
+        return Acquired(resource, reused=True, note=f"created{replaced}", lease=lease)
+
+    def kept_creating(_why: str) -> Acquired[T]:
+        raise InfrastructureError(
+            f"another run kept creating {name} for {recipe.config.startup_timeout:g}s"
+        )
+
+    return poll(
+        attempt,
+        timeout=recipe.config.startup_timeout,
+        interval=0.05,
+        what=recipe.label,
+        cancelled=recipe.cancelled,
+        on_timeout=kept_creating,
+    )
+
+
+def _use_existing(
+    engine: Engine,
+    recipe: Recipe[T],
+    identity: ident.RunIdentity,
+    existing: ContainerInfo,
+    lease: leases.Lease,
+    on_fresh: OnCreated,
+    replaced: str,
+) -> Acquired[T] | str:
+    """The existing container, reused; or a fresh one of this run's own when the existing one
+    cannot be used and another run holds it; or why it cannot be used (it is to be replaced)."""
+    outcome = _try_existing(engine, recipe, existing)
+    if not isinstance(outcome, str):
+        if age(existing) <= recipe.config.max_reuse:
+            note = f"reused, up {age(existing):.0f}s{replaced}"
+            return Acquired(outcome, reused=True, note=note, lease=lease, existing=True)
         if lease.others_hold():
-            lease.release()
-            resource = recipe.start(identity.labels(recipe.role), name=None, on_created=on_fresh)
-            return Acquired(
-                resource, reused=False, note=f"fresh: the reused one is {outcome} and in use"
-            )
-        engine.remove([existing.id])
-        replaced = f" (replaced one that was {outcome})"
+            note = "reused past max_reuse: another run holds it"
+            return Acquired(outcome, reused=True, note=note, lease=lease, existing=True)
+        outcome = f"older than max_reuse ({recipe.config.max_reuse:g}s)"
+    if lease.others_hold():
+        lease.release()
+        resource = recipe.start(identity.labels(recipe.role), name=None, on_created=on_fresh)
+        return Acquired(
+            resource, reused=False, note=f"fresh: the reused one is {outcome} and in use"
+        )
+    return outcome
 
 
 def _create(engine: Engine, recipe: Recipe[T], labels: Mapping[str, str], name: str) -> T:
@@ -195,21 +223,31 @@ def _try_existing(engine: Engine, recipe: Recipe[T], container: ContainerInfo) -
     still be starting (another run is creating it): it gets the time a start would get."""
     deadline = time.monotonic() + recipe.config.startup_timeout
     starting = age(container) < recipe.config.startup_timeout
-    while True:
+
+    def running(_left: float) -> ContainerInfo | str:
         current = engine.find(container.id)
         if current is None:
-            if starting and _still_listed(engine, container) and time.monotonic() < deadline:
+            if starting and _still_listed(engine, container):
                 # Docker 20.10 lists a container being created before it answers an inspect of
                 # it (a 404 for a few milliseconds): not gone, only not there yet.
-                time.sleep(0.05)
-                continue
+                raise NotYet("gone")
             return "gone"
         if current.status == "running":
-            break
-        if current.status != "created" or not starting or time.monotonic() > deadline:
+            return current
+        if current.status != "created" or not starting:
             return current.status
-        _check_cancelled(recipe)
-        time.sleep(0.05)
+        raise NotYet(current.status)  # another run is starting it
+
+    current = poll(
+        running,
+        timeout=recipe.config.startup_timeout,
+        interval=0.05,
+        what=recipe.label,
+        cancelled=recipe.cancelled,
+        on_timeout=lambda why: why,
+    )
+    if isinstance(current, str):
+        return current
     stale = _image_changed(engine, recipe.config.image, current)
     if stale:
         return stale

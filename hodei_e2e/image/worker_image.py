@@ -8,7 +8,6 @@ the image it replaces (labelled by us, now without a tag) is removed afterwards.
 
 from __future__ import annotations
 
-import re
 import secrets
 import tempfile
 import time
@@ -347,9 +346,20 @@ def _failure(
 def _base_image_failure(
     image: ImageConfig, progress: BuildProgress, log_path: Path, request: BuildRequest
 ) -> InfrastructureError:
+    from hodei_e2e.image.dockerfile import (
+        expand,
+        from_reference,
+        global_args,
+        read_stages,
+        variables,
+    )
+
     instruction = progress.instruction or ""
-    arg = _variable(instruction) or _variable(_first_from(image.dockerfile))
-    base = progress.failed_base or _base_image(instruction, image)
+    first = next(iter(read_stages(image.dockerfile)), None)
+    arg = next(iter([*variables(instruction), *(first.variables if first else ())]), None)
+    base = progress.failed_base or expand(
+        from_reference(instruction), global_args(image.dockerfile, image.build_args)
+    )
     how = (
         f"pass one with --build-arg {arg}=<image> (or set image.build_args.{arg})"
         if arg
@@ -369,52 +379,3 @@ def _base_image_failure(
         f"base image {base} cannot be pulled ({where})",
         detail="\n".join(hints),
     )
-
-
-_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def _variable(instruction: str) -> str | None:
-    found = _VARIABLE.search(instruction)
-    return found.group(1) if found else None
-
-
-def _base_image(instruction: str, image: ImageConfig) -> str:
-    """The FROM argument with ARG defaults and build args substituted (best effort)."""
-    words = [word for word in instruction.split()[1:] if not word.startswith("--")]
-    reference = words[0] if words else instruction
-    values = {**_arg_defaults(image.dockerfile), **image.build_args}
-
-    def substitute(match: re.Match[str]) -> str:
-        return values.get(match.group(1) or match.group(2), match.group(0))
-
-    return _REFERENCE.sub(substitute, reference)
-
-
-def _first_from(dockerfile: Path) -> str:
-    """The first FROM line (BuildKit names the base it failed on with ARGs already
-    substituted; the Dockerfile says which ARG to pass)."""
-    try:
-        text = dockerfile.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return next((line for line in text.splitlines() if re.match(r"\s*FROM\s", line, re.I)), "")
-
-
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def _arg_defaults(dockerfile: Path) -> dict[str, str]:
-    defaults = {}
-    try:
-        text = dockerfile.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return {}
-    for line in text.splitlines():
-        found = re.match(r"\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)=(\S*)", line, re.IGNORECASE)
-        if found:
-            defaults[found.group(1)] = found.group(2).strip("\"'")
-    return defaults
-
-
-# -- the build-image command -----------------------------------------------------------------------

@@ -116,29 +116,32 @@ def wait_ready(
     """
     import psycopg
 
+    from hodei_e2e.engine.poll import NotYet, poll
+
     start = time.monotonic()
-    deadline = start + timeout
-    last_error = "no attempt made"
-    while True:
+
+    def attempt(_left: float) -> float:
         try:
             with _connect(address, "postgres", min(2.0, timeout)) as conn:
                 conn.execute("SELECT 1")
-            return time.monotonic() - start
         except psycopg.Error as error:
-            last_error = _first_line(error)
-        if cancelled():
-            raise InfrastructureError(f"{what}: start cancelled")
-        if not alive():
-            raise InfrastructureError(
-                f"{what} exited before it was ready ({last_error})",
-                detail=last_lines("last log lines", logs()),
-            )
-        if time.monotonic() >= deadline:
-            raise InfrastructureError(
-                f"{what} was not ready after {timeout:g}s ({last_error})",
-                detail=last_lines("last log lines", logs()),
-            )
-        time.sleep(POLL_INTERVAL)
+            reason = _first_line(error)
+            if not alive():
+                raise InfrastructureError(
+                    f"{what} exited before it was ready ({reason})",
+                    detail=last_lines("last log lines", logs()),
+                ) from None
+            raise NotYet(reason) from None
+        return time.monotonic() - start
+
+    return poll(
+        attempt,
+        timeout=timeout,
+        interval=POLL_INTERVAL,
+        what=what,
+        cancelled=cancelled,
+        logs=logs,
+    )
 
 
 def _first_line(error: Exception) -> str:

@@ -13,14 +13,13 @@ import pytest
 
 from hodei_e2e.commands.doctor import (
     Check,
-    _engine_remedy,
-    base_images,
     exit_code,
     run_checks,
     tool_checks,
 )
 from hodei_e2e.config import load_config
-from hodei_e2e.engine.docker import DEFAULT_SOCKET, Endpoint, resolve_endpoint
+from hodei_e2e.engine.endpoint import DEFAULT_SOCKET, Endpoint, engine_remedy, resolve_endpoint
+from hodei_e2e.image.dockerfile import base_images
 
 
 def test_exit_code_is_3_only_when_a_check_fails() -> None:
@@ -168,7 +167,7 @@ def test_permission_denied_on_the_socket_gives_group_advice(tmp_path: Path) -> N
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(path))
         error = ConnectionError("('Connection aborted.', PermissionError(13, 'Permission denied'))")
-        remedy = _engine_remedy(Endpoint(f"unix://{path}", "default socket"), error)
+        remedy = engine_remedy(Endpoint(f"unix://{path}", "default socket"), error)
     assert "usermod -aG" in remedy
     assert "log in again" in remedy
     assert "Rootless Docker" in remedy
@@ -176,7 +175,7 @@ def test_permission_denied_on_the_socket_gives_group_advice(tmp_path: Path) -> N
 
 def test_missing_socket_says_so_and_how_to_start_an_engine(tmp_path: Path) -> None:
     where = Endpoint(f"unix://{tmp_path}/gone.sock", "context colima", context="colima")
-    remedy = _engine_remedy(where, FileNotFoundError(2, "No such file or directory"))
+    remedy = engine_remedy(where, FileNotFoundError(2, "No such file or directory"))
     assert f"No socket at {tmp_path}/gone.sock" in remedy
     assert "The docker context 'colima' points there" in remedy
     assert "sudo systemctl start docker" in remedy

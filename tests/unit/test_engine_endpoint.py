@@ -6,15 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from hodei_e2e.engine.docker import (
-    Endpoint,
-    EngineKind,
-    docker_name,
-    engine_hint,
-    is_loopback,
-    published_host,
-    same_image_name,
-)
+from hodei_e2e.engine.docker import EngineKind, docker_name, engine_hint, same_image_name
+from hodei_e2e.engine.endpoint import Endpoint, is_loopback, published_host
 
 
 @pytest.mark.parametrize(
