@@ -11,12 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from hodei_e2e.commands.doctor import (
-    Check,
-    exit_code,
-    run_checks,
-    tool_checks,
-)
+from hodei_e2e.prerequisites.check import Check, exit_code
+from hodei_e2e.prerequisites.checklist import run_checks
+from hodei_e2e.prerequisites.tools import tool_checks
 from hodei_e2e.config import load_config
 from hodei_e2e.engine.endpoint import DEFAULT_SOCKET, Endpoint, engine_remedy, resolve_endpoint
 from hodei_e2e.image.dockerfile import base_images
