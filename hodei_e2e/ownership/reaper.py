@@ -25,14 +25,15 @@ class Watchdog:
 
     def __init__(self, log_path: Path) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        from hodei_e2e.suites.processes import spawn
+
         with log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
+            # a session of its own: Ctrl-C in the terminal must not reach it
+            self._proc = spawn(
                 [sys.executable, "-m", "hodei_e2e.ownership.reaper"],
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=log,
-                start_new_session=True,  # Ctrl-C in the terminal must not reach it
-                close_fds=True,
             )
         self._pipe: IO[bytes] | None = self._proc.stdin
         self._lock = threading.Lock()

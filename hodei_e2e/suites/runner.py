@@ -1,9 +1,9 @@
 """Running suites: one shell per suite in its own process group, up to `jobs` at a time.
 
-The only module that starts subprocesses for suites. A suite's output is masked, written to its
-log file as it comes, and kept as a tail (suite_output.py); a timeout or a stop terminates every
-process the suite started, in its group or not (strays.py: SIGTERM, a grace period, SIGKILL),
-and reading its pipe stops even when a stray process still holds it.
+A suite's shell starts through `processes.spawn`. Its output is masked, written to its log file
+as it comes, and kept as a tail (output.py); a timeout or a stop terminates every process the
+suite started, in its group or not (strays.py, with `processes.stop`: SIGTERM, a grace period,
+SIGKILL), and reading its pipe stops even when a stray process still holds it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import BinaryIO, Protocol
 from hodei_e2e.config import SuiteConfig
 from hodei_e2e.masking import masker
 from hodei_e2e.report.results import Status, SuiteResult, parse_counts
-from hodei_e2e.suites import strays
+from hodei_e2e.suites import processes, strays
 from hodei_e2e.suites.lines import Block
 from hodei_e2e.suites.output import TAIL_LINES, SuiteOutput, enlarge_pipe
 from hodei_e2e.suites.test_parser import OutputParser
@@ -66,24 +66,26 @@ class ProcessGroups:
         self._lock = threading.Lock()
         self._on_add = on_add
 
-    def add(self, processes: strays.SuiteProcesses) -> None:
+    def add(self, suite: strays.SuiteProcesses) -> None:
         with self._lock:
-            self._groups.add(processes)
-        self._on_add(processes.pgid)
+            self._groups.add(suite)
+        self._on_add(suite.pgid)
 
-    def discard(self, processes: strays.SuiteProcesses) -> None:
+    def discard(self, suite: strays.SuiteProcesses) -> None:
         with self._lock:
-            self._groups.discard(processes)
+            self._groups.discard(suite)
 
-    def signal_all(self, signum: int) -> None:
+    # -- processes.Stoppable: a stop waits for every suite to have stopped its own processes ----
+
+    def signal(self, signum: int) -> None:
         with self._lock:
             groups = list(self._groups)
-        for processes in groups:
-            processes.signal(signum)
+        for suite in groups:
+            suite.signal(signum)
 
-    def __len__(self) -> int:
+    def gone(self) -> bool:
         with self._lock:
-            return len(self._groups)
+            return not self._groups
 
 
 def describe_exit(code: int) -> str:
@@ -167,17 +169,15 @@ class SuiteRunner:
         return [self.results[suite.name] for suite in suites]
 
     def stop(self, grace: float) -> None:
-        """Stop everything: nothing new starts, live groups get SIGTERM then SIGKILL."""
+        """Stop everything: nothing new starts, live groups get SIGTERM, and SIGKILL when their
+        suites have not ended within `grace`."""
         self._stop.set()
-        self.groups.signal_all(signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while len(self.groups) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        self.kill()
+        processes.stop(self.groups, grace)
 
     def kill(self) -> None:
+        """Stop everything at once: nothing new starts, live groups get SIGKILL."""
         self._stop.set()
-        self.groups.signal_all(signal.SIGKILL)
+        self.groups.signal(signal.SIGKILL)
 
     def outcome_for_unfinished(self, suites: Sequence[SuiteConfig]) -> list[SuiteResult]:
         """Every suite's result after a stop: finished ones as they were, others interrupted."""
@@ -261,7 +261,7 @@ class SuiteRunner:
         mark = strays.marker(self.run_id, suite.name)
         env = {**self.base_env, **prepared.env, **mark}
         try:
-            proc = spawn(suite.command, cwd=suite.workdir, env=env)
+            proc = processes.spawn(suite.command, cwd=suite.workdir, env=env)
         except OSError as error:  # a missing working directory, mostly
             line = f"hodei-e2e: cannot start the suite: {error}"
             log.write(masker(line).encode() + b"\n")
@@ -269,8 +269,8 @@ class SuiteRunner:
             outcome.exit_code = 127
             return outcome
         assert proc.stdout is not None
-        processes = strays.SuiteProcesses(proc.pid, mark, strays.pipe_link(proc.stdout.fileno()))
-        self.groups.add(processes)
+        children = strays.SuiteProcesses(proc, mark)
+        self.groups.add(children)
         enlarge_pipe(proc.stdout.fileno())
 
         def on_lines(block: Block) -> None:
@@ -282,12 +282,12 @@ class SuiteRunner:
             outcome.exit_code = proc.wait(timeout=self._timeout(suite))
         except subprocess.TimeoutExpired:
             outcome.timed_out = not self._stop.is_set()
-            processes.terminate(self.grace, reap=proc.poll)
+            children.terminate(self.grace)
             outcome.exit_code = proc.wait()
         finally:
             # nothing it started outlives it, in its process group or not
-            processes.terminate(LEFTOVER_GRACE, reap=proc.poll)
-            self.groups.discard(processes)
+            children.terminate(LEFTOVER_GRACE)
+            self.groups.discard(children)
             output.finish(OUTPUT_WAIT)  # a stray nobody could stop may hold the pipe: stop reading
             proc.stdout.close()
         outcome.tail = output.tail
@@ -356,34 +356,20 @@ def run_command(
 def _run_command(
     command: str, *, cwd: Path, env: Mapping[str, str], timeout: float
 ) -> tuple[int, str]:
-    proc = spawn(command, cwd=cwd, env={**os.environ, **env})
+    proc = processes.spawn(command, cwd=cwd, env={**os.environ, **env})
     assert proc.stdout is not None
-    processes = strays.SuiteProcesses(proc.pid, {}, strays.pipe_link(proc.stdout.fileno()))
+    children = strays.SuiteProcesses(proc, {})
     timed_out = ""
     with open(os.devnull, "wb") as nowhere:
         output = SuiteOutput(proc.stdout.fileno(), nowhere, lambda _block: None).start()
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            processes.terminate(KILL_GRACE, reap=proc.poll)
+            children.terminate(KILL_GRACE)
             proc.wait()
             code, timed_out = 124, f"\ntimed out after {timeout:g}s"
         finally:
-            processes.terminate(LEFTOVER_GRACE, reap=proc.poll)
+            children.terminate(LEFTOVER_GRACE)
             output.finish(OUTPUT_WAIT)
             proc.stdout.close()
     return code, "\n".join(output.tail) + timed_out
-
-
-def spawn(command: str, *, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """A shell running `command` in a session of its own, stdout and stderr on one pipe."""
-    return subprocess.Popen(
-        command,
-        shell=True,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
