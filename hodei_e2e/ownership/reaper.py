@@ -19,14 +19,14 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from hodei_e2e.suites.processes import spawn, terminate_groups, terminate_processes
+
 
 class Watchdog:
     """The run's side: start the process, keep the pipe, say `done` on a clean end."""
 
     def __init__(self, log_path: Path) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        from hodei_e2e.suites.processes import spawn
-
         with log_path.open("ab") as log:
             # a session of its own: Ctrl-C in the terminal must not reach it
             self._proc = spawn(
@@ -89,7 +89,6 @@ def kill_groups(groups: list[list[Any]], grace: float = 2.0) -> list[str]:
 
     A group whose leader is alive with another start time is a recycled pid: left alone."""
     from hodei_e2e.ownership.identity import process_start_token
-    from hodei_e2e.suites.processes import terminate_groups
 
     ours = []
     for pgid, token in groups:
@@ -104,7 +103,6 @@ def stop_processes(facts: dict[str, Any]) -> list[str]:
     """Whatever else the run started and left running: descendants that left their suite's
     process group, migration commands (they carry the run's owner token)."""
     from hodei_e2e.ownership.process_orphans import processes_of
-    from hodei_e2e.suites.processes import terminate_processes
 
     owner = facts.get("owner")
     if not owner:

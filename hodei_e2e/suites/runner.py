@@ -277,19 +277,19 @@ class SuiteRunner:
             outcome.parser.feed_block(block)
             self.hooks.output(suite, block)
 
+        def timed_out() -> None:
+            outcome.timed_out = not self._stop.is_set()  # else a stop ended it
+
         output = SuiteOutput(proc.stdout.fileno(), log, on_lines).start()
-        try:
-            outcome.exit_code = proc.wait(timeout=self._timeout(suite))
-        except subprocess.TimeoutExpired:
-            outcome.timed_out = not self._stop.is_set()
-            children.terminate(self.grace)
-            outcome.exit_code = proc.wait()
-        finally:
-            # nothing it started outlives it, in its process group or not
-            children.terminate(LEFTOVER_GRACE)
-            self.groups.discard(children)
-            output.finish(OUTPUT_WAIT)  # a stray nobody could stop may hold the pipe: stop reading
-            proc.stdout.close()
+        outcome.exit_code, _ = _supervise(
+            proc,
+            children,
+            output,
+            timeout=self._timeout(suite),
+            grace=self.grace,
+            on_timeout=timed_out,
+            on_stopped=lambda: self.groups.discard(children),
+        )
         outcome.tail = output.tail
         outcome.summary_lines = output.summary_lines
         outcome.stopped = self._stop.is_set()
@@ -359,17 +359,38 @@ def _run_command(
     proc = processes.spawn(command, cwd=cwd, env={**os.environ, **env})
     assert proc.stdout is not None
     children = strays.SuiteProcesses(proc, {})
-    timed_out = ""
     with open(os.devnull, "wb") as nowhere:
         output = SuiteOutput(proc.stdout.fileno(), nowhere, lambda _block: None).start()
+        code, timed_out = _supervise(proc, children, output, timeout=timeout, grace=KILL_GRACE)
+    if timed_out:
+        return 124, "\n".join(output.tail) + f"\ntimed out after {timeout:g}s"
+    return code, "\n".join(output.tail)
+
+
+def _supervise(
+    proc: subprocess.Popen[bytes],
+    children: strays.SuiteProcesses,
+    output: SuiteOutput,
+    *,
+    timeout: float,
+    grace: float,
+    on_timeout: Callable[[], None] = lambda: None,
+    on_stopped: Callable[[], None] = lambda: None,
+) -> tuple[int, bool]:
+    """Wait up to `timeout` for a shell (`spawn`ed, its output read by `output`), stopping all
+    it started at the timeout (`on_timeout` first, then SIGTERM and `grace`); return its exit
+    code and whether it timed out. Either way nothing it started outlives it, in its process
+    group or not (then `on_stopped`), and reading its output ends."""
+    assert proc.stdout is not None
+    try:
         try:
-            code = proc.wait(timeout=timeout)
+            return proc.wait(timeout=timeout), False
         except subprocess.TimeoutExpired:
-            children.terminate(KILL_GRACE)
-            proc.wait()
-            code, timed_out = 124, f"\ntimed out after {timeout:g}s"
-        finally:
-            children.terminate(LEFTOVER_GRACE)
-            output.finish(OUTPUT_WAIT)
-            proc.stdout.close()
-    return code, "\n".join(output.tail) + timed_out
+            on_timeout()
+            children.terminate(grace)
+            return proc.wait(), True
+    finally:
+        children.terminate(LEFTOVER_GRACE)
+        on_stopped()
+        output.finish(OUTPUT_WAIT)  # a stray nobody could stop may hold the pipe: stop reading
+        proc.stdout.close()
