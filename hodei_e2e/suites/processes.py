@@ -37,22 +37,23 @@ def spawn(
     """Start a child process: the only place the package does.
 
     `command` is a shell command line (a string) or an argv. The child runs in a session of its
-    own: Ctrl-C in the terminal reaches the CLI alone (which stops the child's whole group
-    itself, `stop`), and a watchdog outlives the CLI. It inherits no descriptor but its three
-    (`close_fds`); by default stdin is /dev/null and stdout and stderr are one pipe.
+    own, the leader of its process group: Ctrl-C in the terminal reaches the CLI alone, which
+    stops the child's whole group itself (`stop`), and the watchdog is never stopped along
+    with the CLI. It inherits no descriptor but its three (`close_fds`); by default stdin is
+    /dev/null and stdout and stderr are one pipe.
 
     `env` is its whole environment (this process's when None). The run's owner token
     (`OWNER_ENV`, which `run` puts into this process's environment before it starts anything) is
     passed on in any case: whatever a crash leaves running is found by it (`process_orphans`).
     """
-    environment = dict(os.environ if env is None else env)
+    child_env = dict(os.environ if env is None else env)
     if OWNER_ENV in os.environ:
-        environment.setdefault(OWNER_ENV, os.environ[OWNER_ENV])
+        child_env.setdefault(OWNER_ENV, os.environ[OWNER_ENV])
     return subprocess.Popen(
         command,
         shell=isinstance(command, str),
         cwd=cwd,
-        env=environment,
+        env=child_env,
         stdin=stdin,
         stdout=stdout,
         stderr=stderr,
@@ -216,13 +217,13 @@ def stop(target: Stoppable, grace: float, *, kill_wait: float = 0.0) -> None:
     if target.gone():
         return
     target.signal(signal.SIGTERM)
-    terminated = time.monotonic() + grace
-    killed = terminated + kill_wait
+    kill_at = time.monotonic() + grace
+    give_up_at = kill_at + kill_wait
     while not target.gone():
         now = time.monotonic()
-        if now >= terminated:
+        if now >= kill_at:
             target.signal(signal.SIGKILL)
-            if now >= killed:
+            if now >= give_up_at:
                 return
         time.sleep(POLL)
 
