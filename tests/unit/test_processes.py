@@ -127,11 +127,15 @@ def test_spawn_starts_a_session_of_its_own_with_the_owner_token(
         assert child.stdout.readline() == b"ready\n"
         assert os.getsid(child.pid) == child.pid
         assert os.getpgid(child.pid) == child.pid
+        # "ready" comes just before the shell's exec, during which /proc shows no environment
+        deadline = time.monotonic() + 5
+        while processes.command_line(child.pid) != "sleep 60":
+            assert time.monotonic() < deadline, processes.command_line(child.pid)
+            time.sleep(0.01)
         environment = processes.environment(child.pid)
         assert environment is not None
         assert (environment.get("MINE"), environment.get(OWNER_ENV)) == ("yes", "host:1:2")
         assert "HOME" not in environment  # the caller's environment, not this process's
-        assert processes.command_line(child.pid) == "sleep 60"
         found = processes.entry(child.pid)
         assert found is not None
         assert (found.ppid, found.pgid, found.alive) == (os.getpid(), child.pid, True)
