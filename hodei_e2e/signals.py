@@ -6,8 +6,8 @@ handler raises `Interrupted` only where that is safe:
 
 - inside `SignalGuard.interruptible(...)` (the run's steps), never in the report or teardown;
 - not while the main thread waits with signals `deferred()` (it polls `check()` instead);
-- not inside `threading`, `concurrent.futures` or `Popen.__init__` (a raise there corrupts a
-  lock or loses a forked child).
+- not inside `threading`, `concurrent.futures`, `Popen.__init__` or `processes.spawn` (a raise
+  there corrupts a lock or loses a forked child).
 
 A signal that arrives where it may not raise is kept pending, and a timer (SIGALRM, every
 `RETRY` seconds) tries again until it lands somewhere safe or the run starts cleaning up: no
@@ -81,7 +81,10 @@ def _unsafe_files() -> frozenset[str]:
 def _unsafe_code() -> frozenset[object]:
     import subprocess
 
-    return frozenset({subprocess.Popen.__init__.__code__})
+    from hodei_e2e.suites import processes
+
+    # `spawn` as a whole: a child it started is not lost before its caller has it
+    return frozenset({subprocess.Popen.__init__.__code__, processes.spawn.__code__})
 
 
 _UNSAFE_FILES = _unsafe_files()

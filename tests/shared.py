@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+from hodei_e2e.ownership.process_orphans import WATCHDOG_MODULE
+from hodei_e2e.suites import processes
+from hodei_e2e.suites.processes import process_alive  # noqa: F401 - the tests import it from here
 
 SESSION_LABEL = "hodei-e2e-tests.session"  # containers of this test session (the leak check)
 DEFAULT_POSTGRES_IMAGE = "hodei-e2e.local/postgres:15"
@@ -21,32 +24,14 @@ def missing(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def process_alive(pid: int) -> bool:
-    """Whether `pid` is a live process (a zombie is dead: it runs nothing any more)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] not in "ZXx"
-
-
 def parent_of(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat[stat.rfind(")") + 2 :].split()[1])
+    found = processes.entry(pid)
+    return found.ppid if found is not None else None
 
 
 def find_watchdog(run_pid: int) -> int | None:
     """The watchdog: a child of the run running `python -m hodei_e2e.ownership.reaper`."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"hodei_e2e.ownership.reaper" in cmdline and parent_of(int(entry.name)) == run_pid:
-            return int(entry.name)
+    for entry in processes.process_table().values():
+        if entry.ppid == run_pid and WATCHDOG_MODULE in processes.command_line(entry.pid):
+            return entry.pid
     return None

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from hodei_e2e.suites import processes
+
 LABEL = "io.hodei.e2e"
 PROJECT = f"{LABEL}.project"
 RUN_ID = f"{LABEL}.run-id"
@@ -33,27 +35,15 @@ Role = Literal["postgres", "service", "worker-image"]
 
 def process_start_token(pid: int) -> str:
     """The start time of `pid` in clock ticks since boot, or "" when it cannot be read."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            raw = stat.read()
-    except OSError:
-        return ""
-    # The command name (field 2) may contain spaces and parentheses: split after its last ')'.
-    fields = raw[raw.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else ""
+    found = processes.entry(pid)
+    return found.start if found is not None else ""
 
 
 def pid_alive(pid: int, start_token: str = "") -> bool:
     """Whether `pid` runs on this host and, when `start_token` is given, is the same process."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, owned by someone else
-    return not start_token or process_start_token(pid) in ("", start_token)
+    return processes.process_alive(pid) and (
+        not start_token or process_start_token(pid) in ("", start_token)
+    )
 
 
 def new_run_id(now: float | None = None) -> str:

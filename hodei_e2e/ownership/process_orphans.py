@@ -14,12 +14,12 @@ import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from hodei_e2e.ownership.identity import pid_alive, process_start_token
-from hodei_e2e.suites.processes import PROC
+from hodei_e2e.suites import processes
+from hodei_e2e.suites.processes import command_line, environment, pids
 
-OWNER_ENV = "HODEI_E2E_OWNER"
+OWNER_ENV = processes.OWNER_ENV  # the variable `run` sets, and `spawn` passes on
 WATCHDOG_MODULE = "hodei_e2e.ownership.reaper"
 
 
@@ -44,40 +44,20 @@ class StrayProcess:
     command: str
 
 
-def _environ_owner(pid_dir: Path) -> str | None:
-    try:
-        raw = (pid_dir / "environ").read_bytes()
-    except OSError:  # gone, or another user's
-        return None
-    marker = OWNER_ENV.encode() + b"="
-    for entry in raw.split(b"\0"):
-        if entry.startswith(marker):
-            return entry[len(marker) :].decode(errors="replace")
-    return None
-
-
-def _command(pid_dir: Path) -> str:
-    try:
-        raw = (pid_dir / "cmdline").read_bytes()
-    except OSError:
-        return ""
-    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
-
-
 def processes_of(owner: str | None = None) -> Iterator[StrayProcess]:
     """Live processes carrying an owner token (only `owner`'s when given), this one and
     watchdogs excluded."""
     me = os.getpid()
-    for entry in PROC.iterdir() if PROC.is_dir() else ():
-        if not entry.name.isdigit() or int(entry.name) == me:
+    for pid in pids():
+        if pid == me:
             continue
-        token = _environ_owner(entry)
+        token = (environment(pid) or {}).get(OWNER_ENV)  # None: gone, or another user's
         if token is None or (owner is not None and token != owner):
             continue
-        command = _command(entry)
+        command = command_line(pid)
         if not command or WATCHDOG_MODULE in command:  # a zombie has no command line
             continue
-        yield StrayProcess(int(entry.name), token, command)
+        yield StrayProcess(pid, token, command)
 
 
 def stray_processes(hostname: str | None = None) -> list[StrayProcess]:

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from hodei_e2e.suites.processes import spawn, terminate_groups, terminate_processes
+
 
 class Watchdog:
     """The run's side: start the process, keep the pipe, say `done` on a clean end."""
@@ -26,13 +28,12 @@ class Watchdog:
     def __init__(self, log_path: Path) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
+            # a session of its own: Ctrl-C in the terminal must not reach it
+            self._proc = spawn(
                 [sys.executable, "-m", "hodei_e2e.ownership.reaper"],
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=log,
-                start_new_session=True,  # Ctrl-C in the terminal must not reach it
-                close_fds=True,
             )
         self._pipe: IO[bytes] | None = self._proc.stdin
         self._lock = threading.Lock()
@@ -96,7 +97,6 @@ def kill_groups(groups: list[list[Any]], grace: float = 2.0) -> list[str]:
 
     A group whose leader is alive with another start time is a recycled pid: left alone."""
     from hodei_e2e.ownership.identity import process_start_token
-    from hodei_e2e.suites.processes import terminate_groups
 
     ours = []
     for pgid, token in groups:
@@ -111,7 +111,6 @@ def stop_processes(facts: dict[str, Any]) -> list[str]:
     """Whatever else the run started and left running: descendants that left their suite's
     process group, migration commands (they carry the run's owner token)."""
     from hodei_e2e.ownership.process_orphans import processes_of
-    from hodei_e2e.suites.processes import terminate_processes
 
     owner = facts.get("owner")
     if not owner:

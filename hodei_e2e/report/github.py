@@ -21,7 +21,7 @@ from typing import TextIO
 
 from hodei_e2e.masking import masker
 from hodei_e2e.report.results import Status, SuiteResult, TestResult
-from hodei_e2e.suites.lines import cut_line, last_lines
+from hodei_e2e.suites.lines import cut_line, last_lines, strip_ansi
 
 MAX_ERROR_ANNOTATIONS = 10  # GitHub keeps 10 error annotations per step
 ANNOTATION_TAIL_LINES = 20
@@ -49,19 +49,6 @@ _TALLY_ORDER = (
     Status.SKIPPED,
     Status.INTERRUPTED,
 )
-
-# CSI (ESC [ ... final, or the 8-bit CSI), OSC (ESC ] ... BEL or ST), other two-byte escapes.
-_ANSI = re.compile(
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-    r"|\x1b[ -/]*[0-~]"
-    r"|\x1b"
-)
-
-
-def strip_ansi(text: str) -> str:
-    """`text` without terminal escape sequences (colours, cursor moves, hyperlinks)."""
-    return _ANSI.sub("", text)
 
 
 def plain(line: str) -> str:

@@ -42,9 +42,8 @@ from pathlib import Path
 
 from hodei_e2e.config import SuiteConfig
 from hodei_e2e.masking import masker
-from hodei_e2e.report.github import strip_ansi
 from hodei_e2e.report.results import Status, SuiteResult, TestResult
-from hodei_e2e.suites.lines import cut_lines
+from hodei_e2e.suites.lines import cut_lines, strip_ansi
 
 SYSTEM_OUT_LINES = 200
 FAILURE_LINES = 40

@@ -23,6 +23,20 @@ READ_SIZE = 1 << 20
 _MARKER = re.compile(r"… \[hodei-e2e: ([\d,]+) bytes cut\]\Z")
 
 
+# CSI (ESC [ ... final, or the 8-bit CSI), OSC (ESC ] ... BEL or ST), other two-byte escapes.
+_ANSI = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]"
+    r"|\x1b"
+)
+
+
+def strip_ansi(text: str) -> str:
+    """`text` without terminal escape sequences (colours, cursor moves, hyperlinks)."""
+    return _ANSI.sub("", text)
+
+
 def marker(cut: int) -> str:
     return f"… [hodei-e2e: {cut:,} bytes cut]"
 

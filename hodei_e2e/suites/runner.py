@@ -1,9 +1,9 @@
 """Running suites: one shell per suite in its own process group, up to `jobs` at a time.
 
-The only module that starts subprocesses for suites. A suite's output is masked, written to its
-log file as it comes, and kept as a tail (suite_output.py); a timeout or a stop terminates every
-process the suite started, in its group or not (strays.py: SIGTERM, a grace period, SIGKILL),
-and reading its pipe stops even when a stray process still holds it.
+A suite's shell starts through `processes.spawn`. Its output is masked, written to its log file
+as it comes, and kept as a tail (output.py); a timeout or a stop terminates every process the
+suite started, in its group or not (strays.py, with `processes.stop`: SIGTERM, a grace period,
+SIGKILL), and reading its pipe stops even when a stray process still holds it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import BinaryIO, Protocol
 from hodei_e2e.config import SuiteConfig
 from hodei_e2e.masking import masker
 from hodei_e2e.report.results import Status, SuiteResult, parse_counts
-from hodei_e2e.suites import strays
+from hodei_e2e.suites import processes, strays
 from hodei_e2e.suites.lines import Block
 from hodei_e2e.suites.output import TAIL_LINES, SuiteOutput, enlarge_pipe
 from hodei_e2e.suites.test_parser import OutputParser
@@ -66,24 +66,26 @@ class ProcessGroups:
         self._lock = threading.Lock()
         self._on_add = on_add
 
-    def add(self, processes: strays.SuiteProcesses) -> None:
+    def add(self, suite: strays.SuiteProcesses) -> None:
         with self._lock:
-            self._groups.add(processes)
-        self._on_add(processes.pgid)
+            self._groups.add(suite)
+        self._on_add(suite.pgid)
 
-    def discard(self, processes: strays.SuiteProcesses) -> None:
+    def discard(self, suite: strays.SuiteProcesses) -> None:
         with self._lock:
-            self._groups.discard(processes)
+            self._groups.discard(suite)
 
-    def signal_all(self, signum: int) -> None:
+    # -- processes.Stoppable: a stop waits for every suite to have stopped its own processes ----
+
+    def signal(self, signum: int) -> None:
         with self._lock:
             groups = list(self._groups)
-        for processes in groups:
-            processes.signal(signum)
+        for suite in groups:
+            suite.signal(signum)
 
-    def __len__(self) -> int:
+    def gone(self) -> bool:
         with self._lock:
-            return len(self._groups)
+            return not self._groups
 
 
 def describe_exit(code: int) -> str:
@@ -167,17 +169,15 @@ class SuiteRunner:
         return [self.results[suite.name] for suite in suites]
 
     def stop(self, grace: float) -> None:
-        """Stop everything: nothing new starts, live groups get SIGTERM then SIGKILL."""
+        """Stop everything: nothing new starts, live groups get SIGTERM, and SIGKILL when their
+        suites have not ended within `grace`."""
         self._stop.set()
-        self.groups.signal_all(signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while len(self.groups) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        self.kill()
+        processes.stop(self.groups, grace)
 
     def kill(self) -> None:
+        """Stop everything at once: nothing new starts, live groups get SIGKILL."""
         self._stop.set()
-        self.groups.signal_all(signal.SIGKILL)
+        self.groups.signal(signal.SIGKILL)
 
     def outcome_for_unfinished(self, suites: Sequence[SuiteConfig]) -> list[SuiteResult]:
         """Every suite's result after a stop: finished ones as they were, others interrupted."""
@@ -261,7 +261,7 @@ class SuiteRunner:
         mark = strays.marker(self.run_id, suite.name)
         env = {**self.base_env, **prepared.env, **mark}
         try:
-            proc = spawn(suite.command, cwd=suite.workdir, env=env)
+            proc = processes.spawn(suite.command, cwd=suite.workdir, env=env)
         except OSError as error:  # a missing working directory, mostly
             line = f"hodei-e2e: cannot start the suite: {error}"
             log.write(masker(line).encode() + b"\n")
@@ -269,27 +269,27 @@ class SuiteRunner:
             outcome.exit_code = 127
             return outcome
         assert proc.stdout is not None
-        processes = strays.SuiteProcesses(proc.pid, mark, strays.pipe_link(proc.stdout.fileno()))
-        self.groups.add(processes)
+        children = strays.SuiteProcesses(proc, mark)
+        self.groups.add(children)
         enlarge_pipe(proc.stdout.fileno())
 
         def on_lines(block: Block) -> None:
             outcome.parser.feed_block(block)
             self.hooks.output(suite, block)
 
+        def timed_out() -> None:
+            outcome.timed_out = not self._stop.is_set()  # else a stop ended it
+
         output = SuiteOutput(proc.stdout.fileno(), log, on_lines).start()
-        try:
-            outcome.exit_code = proc.wait(timeout=self._timeout(suite))
-        except subprocess.TimeoutExpired:
-            outcome.timed_out = not self._stop.is_set()
-            processes.terminate(self.grace, reap=proc.poll)
-            outcome.exit_code = proc.wait()
-        finally:
-            # nothing it started outlives it, in its process group or not
-            processes.terminate(LEFTOVER_GRACE, reap=proc.poll)
-            self.groups.discard(processes)
-            output.finish(OUTPUT_WAIT)  # a stray nobody could stop may hold the pipe: stop reading
-            proc.stdout.close()
+        outcome.exit_code, _ = _supervise(
+            proc,
+            children,
+            output,
+            timeout=self._timeout(suite),
+            grace=self.grace,
+            on_timeout=timed_out,
+            on_stopped=lambda: self.groups.discard(children),
+        )
         outcome.tail = output.tail
         outcome.summary_lines = output.summary_lines
         outcome.stopped = self._stop.is_set()
@@ -356,34 +356,41 @@ def run_command(
 def _run_command(
     command: str, *, cwd: Path, env: Mapping[str, str], timeout: float
 ) -> tuple[int, str]:
-    proc = spawn(command, cwd=cwd, env={**os.environ, **env})
+    proc = processes.spawn(command, cwd=cwd, env={**os.environ, **env})
     assert proc.stdout is not None
-    processes = strays.SuiteProcesses(proc.pid, {}, strays.pipe_link(proc.stdout.fileno()))
-    timed_out = ""
+    children = strays.SuiteProcesses(proc, {})
     with open(os.devnull, "wb") as nowhere:
         output = SuiteOutput(proc.stdout.fileno(), nowhere, lambda _block: None).start()
+        code, timed_out = _supervise(proc, children, output, timeout=timeout, grace=KILL_GRACE)
+    if timed_out:
+        return 124, "\n".join(output.tail) + f"\ntimed out after {timeout:g}s"
+    return code, "\n".join(output.tail)
+
+
+def _supervise(
+    proc: subprocess.Popen[bytes],
+    children: strays.SuiteProcesses,
+    output: SuiteOutput,
+    *,
+    timeout: float,
+    grace: float,
+    on_timeout: Callable[[], None] = lambda: None,
+    on_stopped: Callable[[], None] = lambda: None,
+) -> tuple[int, bool]:
+    """Wait up to `timeout` for a shell (`spawn`ed, its output read by `output`), stopping all
+    it started at the timeout (`on_timeout` first, then SIGTERM and `grace`); return its exit
+    code and whether it timed out. Either way nothing it started outlives it, in its process
+    group or not (then `on_stopped`), and reading its output ends."""
+    assert proc.stdout is not None
+    try:
         try:
-            code = proc.wait(timeout=timeout)
+            return proc.wait(timeout=timeout), False
         except subprocess.TimeoutExpired:
-            processes.terminate(KILL_GRACE, reap=proc.poll)
-            proc.wait()
-            code, timed_out = 124, f"\ntimed out after {timeout:g}s"
-        finally:
-            processes.terminate(LEFTOVER_GRACE, reap=proc.poll)
-            output.finish(OUTPUT_WAIT)
-            proc.stdout.close()
-    return code, "\n".join(output.tail) + timed_out
-
-
-def spawn(command: str, *, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """A shell running `command` in a session of its own, stdout and stderr on one pipe."""
-    return subprocess.Popen(
-        command,
-        shell=True,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+            on_timeout()
+            children.terminate(grace)
+            return proc.wait(), True
+    finally:
+        children.terminate(LEFTOVER_GRACE)
+        on_stopped()
+        output.finish(OUTPUT_WAIT)  # a stray nobody could stop may hold the pipe: stop reading
+        proc.stdout.close()

@@ -29,17 +29,16 @@ any way.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
+import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from hodei_e2e.ownership.identity import process_start_token
-from hodei_e2e.suites.processes import PROC, Entry, killpg, process_table
+from hodei_e2e.suites import processes
+from hodei_e2e.suites.processes import Entry, environment, holds, killpg, process_table
 
 RUN_VAR = "HODEI_E2E_RUN_ID"
 SUITE_VAR = "HODEI_E2E_SUITE"
@@ -93,39 +92,10 @@ def marker(run_id: str, suite: str) -> dict[str, str]:
     return {RUN_VAR: run_id, SUITE_VAR: suite}
 
 
-def has_environment(pid: int, entries: Iterable[bytes]) -> bool:
-    """Whether every one of `entries` (`NAME=value`) is in the environment `pid` started with."""
-    try:
-        with open(PROC / str(pid) / "environ", "rb") as environ:
-            found = set(environ.read().split(b"\0"))
-    except OSError:
-        return False
-    return all(entry in found for entry in entries)
-
-
-def holds(pid: int, link: str) -> bool:
-    """Whether `pid` has a file descriptor on `link` (as /proc/PID/fd shows it: `pipe:[N]`)."""
-    directory = PROC / str(pid) / "fd"
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return False
-    for name in names:
-        try:
-            if os.readlink(directory / name) == link:
-                return True
-        except OSError:
-            continue
-    return False
-
-
-def pipe_link(fd: int) -> str:
-    """How /proc/PID/fd names the pipe `fd` is an end of."""
-    return f"pipe:[{os.fstat(fd).st_ino}]"
-
-
-def _entries(mark: Mapping[str, str]) -> tuple[bytes, ...]:
-    return tuple(f"{name}={value}".encode() for name, value in mark.items())
+def has_environment(pid: int, mark: Mapping[str, str]) -> bool:
+    """Whether every entry of `mark` is in the environment `pid` started with."""
+    found = environment(pid)
+    return found is not None and all(found.get(name) == value for name, value in mark.items())
 
 
 def _descendants(table: Mapping[int, Entry], roots: Iterable[int]) -> set[int]:
@@ -143,15 +113,16 @@ def _descendants(table: Mapping[int, Entry], roots: Iterable[int]) -> set[int]:
 
 
 class SuiteProcesses:
-    """The processes of one suite attempt: `shell` (a `Popen` child, leader of its group), what
-    stayed in its group or under it, and the orphans re-parented to this process that carry
-    `mark` or hold the pipe `pipe` (its /proc link, `pipe_link`)."""
+    """The processes of one suite attempt: `shell` (a `spawn`ed child, leader of its group),
+    what stayed in its group or under it, and the orphans re-parented to this process that carry
+    `mark` or hold the shell's output pipe."""
 
-    def __init__(self, shell: int, mark: Mapping[str, str], pipe: str = "") -> None:
-        self.shell = shell
-        self._mark = _entries(mark)
-        self._pipe = pipe
-        self._token = process_start_token(shell)  # the shell's pid may be reused once it ends
+    def __init__(self, shell: subprocess.Popen[bytes], mark: Mapping[str, str]) -> None:
+        self.shell = shell.pid
+        self._collect = shell.poll  # the shell is ours to reap, as `Popen` does it
+        self._mark = dict(mark)
+        self._pipe = processes.pipe_link(shell.stdout.fileno()) if shell.stdout else ""
+        self._token = process_start_token(self.shell)  # its pid may be reused once it ends
         self._orphans: set[int] = set()  # re-parented to us: ours to reap
 
     @property
@@ -183,15 +154,18 @@ class SuiteProcesses:
         current = process_start_token(self.shell)
         return bool(current and self._token and current != self._token)
 
+    # -- processes.Stoppable -------------------------------------------------------------------
+
     def signal(self, signum: int) -> None:
         if not self._reused():
             killpg(self.shell, signum)
         for pid in self.find() - {self.shell}:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signum)
+            processes.kill(pid, signum)
 
-    def reap(self) -> None:
-        """Collect the re-parented orphans that ended (never any other child)."""
+    def gone(self) -> bool:
+        """Whether none of them runs any more, once the shell and the orphans that ended are
+        collected (never any other child)."""
+        self._collect()
         for pid in list(self._orphans):
             try:
                 done, _ = os.waitpid(pid, os.WNOHANG)
@@ -199,33 +173,9 @@ class SuiteProcesses:
                 done = pid  # not (or no longer) our child
             if done:
                 self._orphans.discard(pid)
+        return not self.find()
 
-    def terminate(self, grace: float, *, reap: Callable[[], object] = lambda: None) -> None:
+    def terminate(self, grace: float) -> None:
         """SIGTERM all of them, wait up to `grace` for them to end, SIGKILL what is left (and
-        what appears meanwhile) until nothing is left. `reap` collects the shell (`Popen.poll`)."""
-        stop(self, grace, reap=reap)
-
-
-def stop(
-    processes: SuiteProcesses,
-    grace: float,
-    *,
-    reap: Callable[[], object] = lambda: None,
-) -> None:
-    def gone() -> bool:
-        reap()
-        processes.reap()
-        return not processes.find()
-
-    if gone():
-        return
-    processes.signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if gone():
-            return
-        time.sleep(0.02)
-    deadline = time.monotonic() + KILL_WAIT
-    while not gone() and time.monotonic() < deadline:
-        processes.signal(signal.SIGKILL)  # again for any that appeared meanwhile
-        time.sleep(0.02)
+        what appears meanwhile, for up to `KILL_WAIT`) until nothing is left."""
+        processes.stop(self, grace, kill_wait=KILL_WAIT)

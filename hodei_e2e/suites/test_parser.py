@@ -38,13 +38,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hodei_e2e.report.results import Diagnostic, Status, TestResult
-from hodei_e2e.suites.lines import Block
+from hodei_e2e.suites.lines import Block, strip_ansi
 
 MESSAGE_LINES = 6  # of a panic message
 BLOCK_LINES = 400  # kept of one test's output block (its last lines)
 MAX_TESTS = 100_000
 
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 _TEST = re.compile(r"test (.+?) \.\.\. (ok|FAILED|ignored)(?:, (.*))?$")
 _PENDING = re.compile(r"test (.+?) \.\.\.(?: |$)")
 # A result after `test X ... `: alone, or run into a line another thread printed meanwhile.
@@ -149,7 +148,7 @@ class OutputParser:
 
     def feed(self, line: str) -> None:
         if "\x1b" in line:
-            line = _ANSI.sub("", line)
+            line = strip_ansi(line)
         if self._block is not None:
             self._in_block(line)
             return

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import psql_on, suite_databases
+from support import find_watchdog, psql_on, suite_databases
 
 ENCODINGS = {
     "SQL_ASCII": "--encoding=SQL_ASCII --locale=C",
@@ -24,19 +24,10 @@ def _reused_server(docker_ps: Any, project: str) -> str:
 
 
 def _watchdog_of(pid: int) -> int:
-    """The watchdog the CLI `pid` started (its only child running hodei_e2e.ownership.reaper)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = stat[stat.rfind(")") + 2 :].split()[1]
-        if b"hodei_e2e.ownership.reaper" in command and parent == str(pid):
-            return int(entry.name)
-    raise AssertionError(f"no watchdog of {pid}")
+    """The watchdog the CLI `pid` started."""
+    watchdog = find_watchdog(pid)
+    assert watchdog is not None, f"no watchdog of {pid}"
+    return watchdog
 
 
 @pytest.mark.parametrize("encoding", list(ENCODINGS))

@@ -29,6 +29,7 @@ from hodei_e2e.errors import InfrastructureError
 from hodei_e2e.image.context import scan
 from hodei_e2e.image.worker_image import ensure_image
 from hodei_e2e.ownership.identity import CONTEXT_DIGEST, PROJECT, RunIdentity
+from hodei_e2e.suites import processes
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 
@@ -369,13 +370,7 @@ def _interrupt_when(project: Project, started: Callable[[str], bool]) -> list[st
 def _running(fragment: str) -> bool:
     """A process on this host whose command line contains `fragment` (BuildKit runs a RUN step
     as a plain process of the engine's host)."""
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if fragment.encode() in cmdline.read_bytes().replace(b"\0", b" "):
-                return True
-        except OSError:
-            continue
-    return False
+    return any(fragment in processes.command_line(pid) for pid in processes.pids())
 
 
 def test_two_builds_of_one_tag_at_once_end_with_one_image(engine: Engine, project: Project) -> None:

@@ -14,10 +14,10 @@ from hodei_e2e.report.github import (
     escape_data,
     escape_property,
     in_github_actions,
-    strip_ansi,
 )
 from hodei_e2e.report.results import Status, SuiteResult
 from hodei_e2e.report.results import TestCounts as Counts
+from hodei_e2e.suites.lines import strip_ansi
 
 RESULTS = [
     SuiteResult("api", Status.PASSED, duration=1.234, exit_code=0, counts=Counts(3, 0, 0)),

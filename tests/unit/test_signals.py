@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 from types import FrameType
+from typing import Any
 
 import pytest
 
 from hodei_e2e.errors import Interrupted
 from hodei_e2e.signals import SignalGuard, _unsafe
+from hodei_e2e.suites import processes
 
 
 def _sigint() -> None:
@@ -99,6 +102,21 @@ def test_frames_inside_threading_are_unsafe_and_ours_are_not() -> None:
     thread.join()
     assert _unsafe(captured[0])  # its callers are threading's Thread.run and _bootstrap
     assert not _unsafe(sys._getframe())
+
+
+def test_frames_inside_spawn_are_unsafe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signal while `spawn` starts a child waits until the caller has the child."""
+    captured: list[FrameType] = []
+    real = subprocess.Popen
+
+    def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        captured.append(sys._getframe())  # called by spawn, before Popen.__init__
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    child = processes.spawn(["true"])
+    assert child.wait(timeout=10) == 0
+    assert _unsafe(captured[0])
 
 
 def test_previous_handlers_come_back() -> None:
