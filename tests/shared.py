@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import NoReturn
+from collections.abc import Callable, Mapping
+from typing import NoReturn, Protocol
 
 import pytest
 
@@ -14,6 +15,21 @@ from hodei_e2e.suites.processes import process_alive  # noqa: F401 - the tests i
 SESSION_LABEL = "hodei-e2e-tests.session"  # containers of this test session (the leak check)
 DEFAULT_POSTGRES_IMAGE = "hodei-e2e.local/postgres:15"
 DEFAULT_BASE_IMAGE = "hodei-e2e.local/busybox:latest"
+
+
+class SessionSupport(Protocol):
+    """What the e2e helpers use of tests/conftest.py's `DockerSupport` (the `docker_support`
+    fixture): the session's token and images, and who owns what it creates."""
+
+    session: str
+    postgres_image: str
+    base_image: str
+    owner_pids: set[int]
+
+    def ours(self, labels: Mapping[str, str]) -> bool: ...
+
+
+Missing = Callable[[str], NoReturn]  # the `missing` fixture: `missing` below
 
 
 def missing(reason: str) -> NoReturn:

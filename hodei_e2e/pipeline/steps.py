@@ -169,9 +169,9 @@ def _prerequisites(
     plan: RunPlan, out: Output, teardown: Teardown
 ) -> tuple[Engine, list[ServiceConfig], str]:
     """The engine (connected), the services the suites need, and how containers reach us."""
-    from hodei_e2e.prerequisites.checklist import preflight
     from hodei_e2e.engine.server_host import detect
     from hodei_e2e.engine.services import plan_services
+    from hodei_e2e.prerequisites.checklist import preflight
 
     with out.step("prerequisites") as note:
         faults.point("engine")

@@ -1,5 +1,7 @@
 """End-to-end tests: `hodei-e2e` as a user runs it, in a subprocess, against the real engine.
 
+The fixtures' objects are typed in support.py (`Cli`, `DockerPs`, ...), which the tests import.
+
 - `cli.run(*args, cwd=...)` runs the CLI to the end and returns `CliResult(code, stdout, stderr)`;
 - `cli.start(*args, cwd=...)` starts it with Popen in its own process group, for signal tests
   (`send` signals the group, as a terminal's Ctrl-C does);
@@ -14,200 +16,29 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, NamedTuple
+from collections.abc import Iterator
 
 import pytest
-import yaml
-from support import SITECUSTOMIZE, Scrub
+from shared import SessionSupport
+from support import (
+    SITECUSTOMIZE,
+    Cli,
+    DockerPs,
+    FakePostgresImages,
+    Scrub,
+    WaitGone,
+    WorkersGone,
+)
 
 from hodei_e2e.engine.docker import Engine
 from hodei_e2e.ownership.identity import LABEL
 
-CLI = [sys.executable, "-m", "hodei_e2e"]
-LOCAL_IMAGES = {
-    "HODEI_E2E_REDIS_IMAGE": "hodei-e2e.local/redis:7",
-    "HODEI_E2E_DEBIAN_IMAGE": "hodei-e2e.local/debian:bookworm",
-}
-# Variables of the caller that would change what the tool does behind a test's back.
-UNSET = ("HODEI_E2E_CONFIG", "HODEI_WORKER_IMAGE")
-
-
-class CliResult(NamedTuple):
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    def explain(self) -> str:
-        return (
-            f"exit code {self.code}\n--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
-        )
-
-
-@dataclass
-class WrittenConfig:
-    path: Path
-    project: str
-
-
-@dataclass
-class CliProcess:
-    proc: subprocess.Popen[bytes]
-    stdout_path: Path
-    stderr_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def send(self, signum: int) -> None:
-        """Signal the CLI's process group, as a terminal does on Ctrl-C."""
-        os.killpg(self.proc.pid, signum)
-
-    def output(self) -> CliResult:
-        return CliResult(
-            self.proc.returncode if self.proc.returncode is not None else -999,
-            self.stdout_path.read_text(errors="replace"),
-            self.stderr_path.read_text(errors="replace"),
-        )
-
-    def wait_for(self, condition: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-        """Poll `condition` until it returns something truthy; fail if the CLI ends first."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = condition()
-            if value:
-                return value
-            if self.proc.poll() is not None:
-                pytest.fail(f"the CLI ended before {what}:\n{self.output().explain()}")
-            if time.monotonic() > deadline:
-                self.kill()
-                pytest.fail(
-                    f"gave up after {timeout:g}s waiting for {what}:\n{self.output().explain()}"
-                )
-            time.sleep(0.05)
-
-    def wait(self, timeout: float = 120) -> CliResult:
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"the CLI did not end within {timeout:g}s:\n{self.output().explain()}")
-        return self.output()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=30)
-
-
-@dataclass
-class Cli:
-    support: Any  # tests/conftest.py's DockerSupport
-    scratch: Path  # where the CLI's stdout and stderr go (never into the cwd: it may be the repo)
-    started: list[CliProcess] = field(default_factory=list)
-
-    def env(
-        self, extra: Mapping[str, str] | None = None, unset: tuple[str, ...] = ()
-    ) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in UNSET and k not in unset}
-        env["HODEI_E2E_POSTGRES_IMAGE"] = self.support.postgres_image
-        env["HODEI_E2E_BASE_IMAGE"] = self.support.base_image
-        # What the demo's other services use (scripts/bootstrap's images.env does the same).
-        for name, default in LOCAL_IMAGES.items():
-            env.setdefault(name, default)
-        env.update(extra or {})
-        return env
-
-    def start(
-        self,
-        *args: str,
-        cwd: Path,
-        env: Mapping[str, str] | None = None,
-        unset: tuple[str, ...] = (),
-    ) -> CliProcess:
-        token = secrets.token_hex(3)
-        stdout_path = self.scratch / f"cli-{token}.stdout"
-        stderr_path = self.scratch / f"cli-{token}.stderr"
-        with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-            proc = subprocess.Popen(
-                [*CLI, *args],
-                cwd=cwd,
-                env=self.env(env, unset),
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,
-            )
-        self.support.owner_pids.add(proc.pid)  # what this run creates is ours (leak check)
-        process = CliProcess(proc, stdout_path, stderr_path)
-        self.started.append(process)
-        return process
-
-    def run(
-        self,
-        *args: str,
-        cwd: Path,
-        env: Mapping[str, str] | None = None,
-        unset: tuple[str, ...] = (),
-        timeout: float = 120,
-    ) -> CliResult:
-        return self.start(*args, cwd=cwd, env=env, unset=unset).wait(timeout)
-
-    def write_config(
-        self,
-        directory: Path,
-        suites: Mapping[str, Any],
-        *,
-        postgres: Mapping[str, Any] | None = None,
-        env: Mapping[str, str] | None = None,
-        defaults: Mapping[str, Any] | None = None,
-        image: Mapping[str, Any] | None = None,
-        requires: list[str] | None = None,
-        project: str | None = None,
-        name: str = "e2e.yaml",
-        prepare: Any = None,
-    ) -> WrittenConfig:
-        project = project or f"t{secrets.token_hex(4)}"
-        doc: dict[str, Any] = {"version": 1, "project": project}
-        if requires:
-            doc["requires"] = list(requires)
-        if image:
-            doc["image"] = dict(image)
-        doc["postgres"] = {
-            "image": self.support.postgres_image,
-            "tmpfs": True,
-            "startup_timeout": "60s",
-            **(postgres or {}),
-        }
-        if env:
-            doc["env"] = dict(env)
-        if prepare is not None:
-            doc["prepare"] = prepare
-        doc["suites"] = dict(suites)
-        doc["defaults"] = {"jobs": 2, "timeout": "1m", **(defaults or {})}
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / name
-        path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-        return WrittenConfig(path, project)
-
 
 @pytest.fixture(scope="session")
-def cli(docker_support: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+def cli(docker_support: SessionSupport, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     helper = Cli(docker_support, tmp_path_factory.mktemp("cli-output"))
     yield helper
     for process in helper.started:  # a test that failed half-way must not leave a CLI running
@@ -220,7 +51,7 @@ def _no_leftover_containers(leak_guard: None) -> None:
 
 
 @pytest.fixture
-def docker_ps() -> Callable[..., list[str]]:
+def docker_ps() -> DockerPs:
     """`docker ps -a` filtered by labels, one line per container, as a user would look."""
 
     def ps(*labels: str) -> list[str]:
@@ -234,7 +65,7 @@ def docker_ps() -> Callable[..., list[str]]:
 
 
 @pytest.fixture
-def wait_gone(docker_ps: Callable[..., list[str]]) -> Callable[..., list[str]]:
+def wait_gone(docker_ps: DockerPs) -> WaitGone:
     """Poll `docker ps -a` until no container matches, for at most `timeout` seconds; return
     what still matches. For workers that another live run on the engine may be removing."""
 
@@ -251,8 +82,8 @@ def wait_gone(docker_ps: Callable[..., list[str]]) -> Callable[..., list[str]]:
 
 @pytest.fixture
 def workers_gone(
-    wait_gone: Callable[..., list[str]], engine: Engine, docker_support: Any
-) -> Callable[..., None]:
+    wait_gone: WaitGone, engine: Engine, docker_support: SessionSupport
+) -> WorkersGone:
     """Assert that unattributed worker containers (no run id) are gone after a run.
 
     DESIGN: a run owns the unattributed workers created while it ran, except those created
@@ -292,15 +123,9 @@ def _owner_alive(owner: str) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class FakePostgresImages:
-    never_ready: str  # prints "starting", then sleeps: it never accepts a connection
-    crashes: str  # prints a FATAL line and exits at once
-
-
 @pytest.fixture(scope="session")
 def fake_postgres_images(
-    engine: Engine, base_image: str, docker_support: Any
+    engine: Engine, base_image: str, docker_support: SessionSupport
 ) -> Iterator[FakePostgresImages]:
     """Two tiny images built FROM the base image, standing in for a broken Postgres."""
     recipes = {
@@ -330,7 +155,7 @@ def fake_postgres_images(
 
 
 @pytest.fixture
-def scrub(cli: Any) -> Iterator[Scrub]:
+def scrub(cli: Cli) -> Iterator[Scrub]:
     """Removes what the test's runs left behind, whatever happens to the test."""
     helper = Scrub(cli, len(cli.started))
     yield helper

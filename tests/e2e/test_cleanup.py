@@ -14,10 +14,12 @@ import json
 import secrets
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from support import SESSION_LABEL, TEST_PROJECT, Scrub, docker, script, state
+from shared import Missing
+from support import SESSION_LABEL, TEST_PROJECT, Cli, DockerPs, Scrub, docker, script, state
+
+from hodei_e2e.engine.docker import Engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -49,11 +51,11 @@ def make_orphan(
 
 
 def test_dry_run_lists_and_removes_nothing_then_cleanup_removes_and_json_names(
-    cli: Any,
-    engine: Any,
+    cli: Cli,
+    engine: Engine,
     base_image: str,
     tmp_path: Path,
-    docker_ps: Any,
+    docker_ps: DockerPs,
     scrub: Scrub,
     private_host: dict[str, str],
 ) -> None:
@@ -102,7 +104,7 @@ def test_dry_run_lists_and_removes_nothing_then_cleanup_removes_and_json_names(
     assert docker_ps(f"io.hodei.e2e.project={project}") == []
 
 
-def test_cleanup_with_nothing_to_do_says_so(cli: Any, engine: Any, tmp_path: Path) -> None:
+def test_cleanup_with_nothing_to_do_says_so(cli: Cli, engine: Engine, tmp_path: Path) -> None:
     # Another session's orphan may exist on a shared engine: then this proves only the exit code.
     result = cli.run("cleanup", "--dry-run", cwd=tmp_path)
     assert result.code == 0, result.explain()
@@ -113,7 +115,7 @@ def test_cleanup_with_nothing_to_do_says_so(cli: Any, engine: Any, tmp_path: Pat
 
 
 def test_unlabelled_containers_are_never_touched(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path, docker_ps: Any, scrub: Scrub
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path, docker_ps: DockerPs, scrub: Scrub
 ) -> None:
     before = f"unlabelled-before-{secrets.token_hex(3)}"
     during = f"unlabelled-during-{secrets.token_hex(3)}"
@@ -152,7 +154,7 @@ def test_unlabelled_containers_are_never_touched(
 
 
 def test_testcontainers_leftovers_of_a_run_are_removed_at_its_end(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path, docker_ps: Any, scrub: Scrub
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path, docker_ps: DockerPs, scrub: Scrub
 ) -> None:
     project = f"t{secrets.token_hex(4)}"
     scrub.projects.add(project)
@@ -176,12 +178,12 @@ def test_testcontainers_leftovers_of_a_run_are_removed_at_its_end(
 
 
 def test_cleanup_testcontainers_older_than_removes_one_not_made_by_a_run(
-    missing: Any,
-    cli: Any,
-    engine: Any,
+    missing: Missing,
+    cli: Cli,
+    engine: Engine,
     base_image: str,
     tmp_path: Path,
-    docker_ps: Any,
+    docker_ps: DockerPs,
     scrub: Scrub,
 ) -> None:
     project = f"t{secrets.token_hex(4)}"
@@ -221,7 +223,7 @@ def test_cleanup_testcontainers_older_than_removes_one_not_made_by_a_run(
     assert docker_ps(f"{TEST_PROJECT}={project}") == []
 
 
-def test_testcontainers_without_older_than_is_a_usage_error(cli: Any, tmp_path: Path) -> None:
+def test_testcontainers_without_older_than_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:
     result = cli.run("cleanup", "--testcontainers", "--dry-run", cwd=tmp_path)
     assert result.code == 2, result.explain()
     assert "--testcontainers needs --older-than" in result.stderr
@@ -246,7 +248,7 @@ docker rm -f "$(cat tc.id)" > /dev/null
 
 
 def test_a_runs_teardown_leaves_another_live_runs_testcontainers_alone(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path, docker_ps: Any, scrub: Scrub
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path, docker_ps: DockerPs, scrub: Scrub
 ) -> None:
     """Run A ends while run B's suite still uses a Testcontainers container it started during
     A's window. A's teardown must not take it (workers get this rule: one created while another

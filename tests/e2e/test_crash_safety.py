@@ -18,12 +18,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support import (
     SESSION_LABEL,
     TEST_PROJECT,
+    Cli,
+    CliProcess,
+    DockerPs,
     Scrub,
     find_watchdog,
     process_alive,
@@ -32,6 +34,8 @@ from support import (
     suite_databases,
     wait_until,
 )
+
+from hodei_e2e.engine.docker import Engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -96,7 +100,7 @@ def kill_suites(directory: Path) -> None:
 class Started:
     root: Path
     project: str
-    process: Any
+    process: CliProcess
     suites: tuple[str, ...]
 
     def workers(self) -> dict[str, str]:
@@ -107,7 +111,7 @@ class Started:
 
 
 def start_blocking_run(
-    cli: Any,
+    cli: Cli,
     scrub: Scrub,
     root: Path,
     base_image: str,
@@ -144,7 +148,7 @@ def project_ps(docker_ps: Callable[..., list[str]], project: str) -> list[str]:
 
 
 def test_kill9_of_the_run_leaves_nothing_within_10s(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path, docker_ps: Any, scrub: Scrub
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path, docker_ps: DockerPs, scrub: Scrub
 ) -> None:
     run = start_blocking_run(cli, scrub, tmp_path, base_image)
     workers = run.workers()
@@ -197,11 +201,11 @@ def kill_run_and_watchdog(run: Started) -> None:
 
 
 def test_kill9_of_run_and_watchdog_then_cleanup_leaves_nothing(
-    cli: Any,
-    engine: Any,
+    cli: Cli,
+    engine: Engine,
     base_image: str,
     tmp_path: Path,
-    docker_ps: Any,
+    docker_ps: DockerPs,
     scrub: Scrub,
     private_host: dict[str, str],
 ) -> None:
@@ -230,7 +234,7 @@ def test_kill9_of_run_and_watchdog_then_cleanup_leaves_nothing(
 
 
 def test_cleanup_removes_a_dead_runs_worker_while_another_run_is_live(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path, docker_ps: Any, scrub: Scrub
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path, docker_ps: DockerPs, scrub: Scrub
 ) -> None:
     """A worker names its run; that run is dead (its Postgres container says so). An unrelated
     live run that started earlier must not make `cleanup` keep the dead run's worker."""
@@ -257,7 +261,7 @@ def test_cleanup_removes_a_dead_runs_worker_while_another_run_is_live(
 
 
 def test_cleanup_drops_a_dead_runs_databases_in_a_reused_server(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path, docker_ps: Any, scrub: Scrub
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path, docker_ps: DockerPs, scrub: Scrub
 ) -> None:
     """DESIGN.md: `cleanup` removes "test databases with the tool's prefix in a reused server
     whose run is gone"."""
@@ -276,11 +280,11 @@ def test_cleanup_drops_a_dead_runs_databases_in_a_reused_server(
 
 @pytest.mark.parametrize("layout", ["two-projects", "one-project", "one-project-reused-server"])
 def test_cleanup_during_two_live_runs_removes_nothing_of_theirs(
-    cli: Any,
-    engine: Any,
+    cli: Cli,
+    engine: Engine,
     base_image: str,
     tmp_path: Path,
-    docker_ps: Any,
+    docker_ps: DockerPs,
     scrub: Scrub,
     layout: str,
     private_host: dict[str, str],
@@ -355,7 +359,7 @@ DEAF = """\
 
 
 def test_sigterm_during_suites_exits_143_and_leaves_nothing_within_7_5s(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path, docker_ps: Any, scrub: Scrub
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path, docker_ps: DockerPs, scrub: Scrub
 ) -> None:
     run = start_blocking_run(cli, scrub, tmp_path, base_image, extra=DEAF)
     workers = run.workers()

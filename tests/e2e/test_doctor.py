@@ -6,10 +6,14 @@ from a container to a listener it opens on this host; its probe container is rem
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
+from shared import Missing
+from support import Cli, CliResult
+
+from hodei_e2e.engine.docker import Engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -17,7 +21,7 @@ REACH = "host reachable from containers"
 NEVER_RESOLVES = "no-such-host.invalid"  # RFC 6761: never resolves, so nothing leaves this host
 
 
-def checks_of(result: Any) -> dict[str, dict[str, str]]:
+def checks_of(result: CliResult) -> dict[str, dict[str, str]]:
     try:
         records = json.loads(result.stdout)
     except json.JSONDecodeError:
@@ -29,11 +33,11 @@ def checks_of(result: Any) -> dict[str, dict[str, str]]:
     return {record["name"]: record for record in records}
 
 
-def doctor(cli: Any, root: Path, *args: str, **kwargs: Any) -> Any:
-    return cli.run("doctor", *args, cwd=root, unset=("HODEI_SERVER_HOST",), timeout=90, **kwargs)
+def doctor(cli: Cli, root: Path, *args: str, env: Mapping[str, str] | None = None) -> CliResult:
+    return cli.run("doctor", *args, cwd=root, env=env, unset=("HODEI_SERVER_HOST",), timeout=90)
 
 
-def test_everything_passes_here(cli: Any, engine: Any, tmp_path: Path) -> None:
+def test_everything_passes_here(cli: Cli, engine: Engine, tmp_path: Path) -> None:
     cli.write_config(tmp_path, {"a": "true"}, requires=["sh"])
     result = doctor(cli, tmp_path, "--json")
     assert result.code == 0, result.explain()
@@ -47,7 +51,9 @@ def test_everything_passes_here(cli: Any, engine: Any, tmp_path: Path) -> None:
     assert checks["config"]["status"] == "ok"
 
 
-def test_lines_with_symbols_and_a_summary_on_stderr(cli: Any, engine: Any, tmp_path: Path) -> None:
+def test_lines_with_symbols_and_a_summary_on_stderr(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
     cli.write_config(tmp_path, {"a": "true"})
     result = doctor(cli, tmp_path)
     assert result.code == 0, result.explain()
@@ -59,7 +65,7 @@ def test_lines_with_symbols_and_a_summary_on_stderr(cli: Any, engine: Any, tmp_p
     assert "0 failed" in lines[-1]
 
 
-def test_stopped_engine_exits_3_with_the_remedy(cli: Any, tmp_path: Path) -> None:
+def test_stopped_engine_exits_3_with_the_remedy(cli: Cli, tmp_path: Path) -> None:
     cli.write_config(tmp_path, {"a": "true"})
     dead = {"DOCKER_HOST": "unix:///nonexistent.sock"}
     result = doctor(cli, tmp_path, env=dead)
@@ -78,7 +84,7 @@ def test_stopped_engine_exits_3_with_the_remedy(cli: Any, tmp_path: Path) -> Non
     assert checks["config"]["status"] == "ok"  # what does not need the engine still runs
 
 
-def test_wrong_server_host_fails_the_round_trip(cli: Any, engine: Any, tmp_path: Path) -> None:
+def test_wrong_server_host_fails_the_round_trip(cli: Cli, engine: Engine, tmp_path: Path) -> None:
     cli.write_config(tmp_path, {"a": "true"})
     result = doctor(cli, tmp_path, "--json", env={"HODEI_SERVER_HOST": NEVER_RESOLVES})
     assert result.code == 3, result.explain()
@@ -90,7 +96,7 @@ def test_wrong_server_host_fails_the_round_trip(cli: Any, engine: Any, tmp_path:
 
 
 def test_server_host_override_that_works_passes(
-    missing: Any, cli: Any, engine: Any, tmp_path: Path
+    missing: Missing, cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     gateway = engine.bridge_gateway()
     if gateway is None:
@@ -104,7 +110,7 @@ def test_server_host_override_that_works_passes(
 
 
 def test_missing_tool_and_missing_image_fail_with_remedies(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     config = cli.write_config(
         tmp_path,
@@ -125,7 +131,7 @@ def test_missing_tool_and_missing_image_fail_with_remedies(
     assert "postgres.image" in image["remedy"]
 
 
-def test_invalid_config_fails_with_file_and_line(cli: Any, engine: Any, tmp_path: Path) -> None:
+def test_invalid_config_fails_with_file_and_line(cli: Cli, engine: Engine, tmp_path: Path) -> None:
     (tmp_path / "e2e.yaml").write_text("version: 1\nsuites:\n  a: {command: 'true', tmeout: 5s}\n")
     result = doctor(cli, tmp_path)
     assert result.code == 3, result.explain()
@@ -137,7 +143,7 @@ def test_invalid_config_fails_with_file_and_line(cli: Any, engine: Any, tmp_path
     assert f"✓ {REACH}" in result.stderr  # the engine checks still run
 
 
-def test_config_option_and_missing_file(cli: Any, engine: Any, tmp_path: Path) -> None:
+def test_config_option_and_missing_file(cli: Cli, engine: Engine, tmp_path: Path) -> None:
     result = doctor(cli, tmp_path, "-c", "elsewhere.yaml")
     assert result.code == 3, result.explain()
     assert "✗ config: elsewhere.yaml: no such file" in result.stderr

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import docker, run_json
+from support import Cli, docker, run_json
+
+from hodei_e2e.engine.docker import Engine
 
 pytestmark = [
     pytest.mark.docker,
@@ -34,7 +36,7 @@ def failing_line() -> int:
     return next(n for n, line in enumerate(lines, 1) if "assert_eq!(answer, expected" in line)
 
 
-def run_example(cli: Any, tmp_path: Path, config: Path, **env: str) -> tuple[Any, dict[str, Any]]:
+def run_example(cli: Cli, tmp_path: Path, config: Path, **env: str) -> tuple[Any, dict[str, Any]]:
     return run_json(
         cli, tmp_path, "-c", str(config), "--junit", "junit.xml", env=env, timeout=BUILD
     )
@@ -51,7 +53,7 @@ def left_by(run_id: str) -> list[str]:
 
 
 def test_the_workspace_passes_with_a_test_case_per_test_and_leaves_nothing(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     result, report = run_example(cli, tmp_path, EXAMPLE / "e2e.yaml")
     assert result.code == 0, result.explain()
@@ -75,7 +77,7 @@ def test_the_workspace_passes_with_a_test_case_per_test_and_leaves_nothing(
 
 
 def test_a_failing_test_is_a_failed_case_at_its_file_and_line(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     result, report = run_example(cli, tmp_path, EXAMPLE / "e2e.yaml", HODEI_MINI_FAIL="1")
     assert result.code == 1, result.explain()
@@ -98,7 +100,7 @@ def test_a_failing_test_is_a_failed_case_at_its_file_and_line(
 
 
 def test_a_test_file_that_does_not_compile_stops_the_run_before_any_suite(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     copy = tmp_path / "hodei-mini"
     shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("build", ".hodei-e2e", "target"))

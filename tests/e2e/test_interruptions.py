@@ -8,10 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
-from typing import Any
 
-from support import process_alive, wait_until
+from support import Cli, DockerPs, Scrub, WaitGone, process_alive, wait_until
 
 from hodei_e2e.ownership.identity import process_start_token
 from hodei_e2e.ownership.leases import lease_dir
@@ -28,6 +28,11 @@ def _caught_signals(pid: int) -> int:
     return int(line.split()[1], 16)
 
 
+def _handler_or_exit(proc: subprocess.Popen[bytes], signals: int) -> int | None:
+    """Whether `proc` has a handler for one of `signals` (a mask), or has exited."""
+    return _caught_signals(proc.pid) & signals or proc.poll()
+
+
 def test_sigint_while_the_cli_imports_exits_130_without_a_traceback(tmp_path: Path) -> None:
     """Ctrl-C at any instant after the CLI's first line ran (the early handlers catch SIGTERM,
     which the interpreter alone does not) while it imports and parses: 130 or done already,
@@ -39,7 +44,7 @@ def test_sigint_while_the_cli_imports_exits_130_without_a_traceback(tmp_path: Pa
         proc = subprocess.Popen(
             command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        wait_until(lambda p=proc: _caught_signals(p.pid) & sigterm_bit or p.poll(), 10, 0.0005)
+        wait_until(partial(_handler_or_exit, proc, sigterm_bit), 10, 0.0005)
         time.sleep(0.006 * step)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
@@ -52,7 +57,7 @@ def test_sigint_while_the_cli_imports_exits_130_without_a_traceback(tmp_path: Pa
 
 
 def test_an_internal_error_is_one_line_and_a_crash_log_and_the_run_still_cleans_up(
-    cli: Any, tmp_path: Path, docker_ps: Any
+    cli: Cli, tmp_path: Path, docker_ps: DockerPs
 ) -> None:
     config = cli.write_config(tmp_path, {"s": {"command": "sleep 30"}})
     result = cli.run("run", cwd=tmp_path, env={"HODEI_E2E_FAULTS": "suites=raise"})
@@ -66,7 +71,7 @@ def test_an_internal_error_is_one_line_and_a_crash_log_and_the_run_still_cleans_
     assert docker_ps(f"io.hodei.e2e.project={config.project}") == []
 
 
-def test_debug_shows_the_traceback_of_an_internal_error(cli: Any, tmp_path: Path) -> None:
+def test_debug_shows_the_traceback_of_an_internal_error(cli: Cli, tmp_path: Path) -> None:
     cli.write_config(tmp_path, {"s": {"command": "true"}})
     result = cli.run("--debug", "run", cwd=tmp_path, env={"HODEI_E2E_FAULTS": "suites=raise"})
     assert result.code == 70, result.explain()
@@ -80,7 +85,7 @@ def _dead_pid() -> int:
 
 
 def test_cleanup_stops_the_processes_of_a_run_that_is_gone(
-    cli: Any, tmp_path: Path, private_host: dict[str, str]
+    cli: Cli, tmp_path: Path, private_host: dict[str, str]
 ) -> None:
     """What a run started carries its owner token; once the owner is dead, `cleanup` stops it,
     and `--dry-run` only lists it. A live owner's processes are left alone. (A host name of the
@@ -113,7 +118,7 @@ def test_cleanup_stops_the_processes_of_a_run_that_is_gone(
 
 
 def test_after_kill_9_the_watchdog_stops_a_descendant_that_left_its_process_group(
-    cli: Any, tmp_path: Path, wait_gone: Any
+    cli: Cli, tmp_path: Path, wait_gone: WaitGone
 ) -> None:
     flag, pidfile = tmp_path / "started", tmp_path / "escaped.pid"
     suite = f"setsid sleep 300 & echo $! > {pidfile}; touch {flag}; sleep 300"
@@ -133,7 +138,7 @@ def _lease_files(project: str) -> list[str]:
 
 
 def test_lease_files_go_with_their_last_holder_and_cleanup_prunes_a_killed_ones(
-    cli: Any, tmp_path: Path, scrub: Any
+    cli: Cli, tmp_path: Path, scrub: Scrub
 ) -> None:
     config = cli.write_config(tmp_path, {"s": {"command": "true"}}, postgres={"reuse": True})
     scrub.projects.add(config.project)

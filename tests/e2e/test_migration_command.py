@@ -5,10 +5,11 @@ copy; a failing command is exit 4 with its last lines."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-from support import script
+from support import Cli, script
+
+from hodei_e2e.engine.docker import Engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -21,7 +22,7 @@ echo "$PGDATABASE" >> migrated-into
 
 
 def test_migration_command_fills_the_template_every_suite_copies(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     (tmp_path / "migrations").mkdir()
     (tmp_path / "migrations" / "schema.sql").write_text(
@@ -42,7 +43,7 @@ def test_migration_command_fills_the_template_every_suite_copies(
 
 
 def test_failing_migration_command_exits_4_with_its_last_lines(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     failing = script(tmp_path, "migrate.sh", "echo 'relation \"gizmos\" is missing'; exit 3\n")
     cli.write_config(

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from support import Scrub, psql_on, run_json, script, suite_databases
+from support import Cli, DockerPs, Scrub, psql_on, run_json, script, suite_databases
+
+from hodei_e2e.engine.docker import Engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -58,7 +59,7 @@ def migrations(root: Path, files: dict[str, str]) -> dict[str, str]:
 
 
 def test_migrations_run_once_across_two_reused_runs(
-    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any, scrub: Scrub
+    cli: Cli, engine: Engine, tmp_path: Path, docker_ps: DockerPs, scrub: Scrub
 ) -> None:
     sees = script(tmp_path, "sees.sh", SEES)
     config = cli.write_config(
@@ -113,7 +114,7 @@ def test_migrations_run_once_across_two_reused_runs(
 
 
 def test_broken_migration_exits_4_naming_the_file_and_leaves_no_template(
-    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any, scrub: Scrub
+    cli: Cli, engine: Engine, tmp_path: Path, docker_ps: DockerPs, scrub: Scrub
 ) -> None:
     sees = script(tmp_path, "sees.sh", SEES)
     config = cli.write_config(
@@ -170,7 +171,7 @@ psql "$HODEI_E2E_ADMIN_DATABASE_URL" -v ON_ERROR_STOP=1 -qAt -c "SELECT current_
 
 
 def test_isolation_container_keeps_the_env_contract(
-    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any, scrub: Scrub
+    cli: Cli, engine: Engine, tmp_path: Path, docker_ps: DockerPs, scrub: Scrub
 ) -> None:
     dump = script(tmp_path, "dump.sh", DUMP)
     config = cli.write_config(

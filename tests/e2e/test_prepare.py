@@ -8,10 +8,11 @@ import signal
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import pytest
-from support import process_alive, run_json, script, wait_until
+from support import Cli, Scrub, process_alive, run_json, script, wait_until
+
+from hodei_e2e.engine.docker import Engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -19,7 +20,7 @@ SUITE = 'test -f built && echo "$(cat built)" >> {name}.ran'
 
 
 def test_prepare_runs_once_before_the_suites_without_the_database_contract(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     compile_ = script(
         tmp_path,
@@ -48,7 +49,7 @@ def test_prepare_runs_once_before_the_suites_without_the_database_contract(
 
 
 def test_prepare_that_needs_postgres_gets_the_suites_environment(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     probe = script(tmp_path, "probe.sh", 'psql -qAtc "SELECT current_database()" > prepared-in\n')
     cli.write_config(tmp_path, {"a": "true"}, prepare={"command": probe, "needs": ["postgres"]})
@@ -60,7 +61,7 @@ def test_prepare_that_needs_postgres_gets_the_suites_environment(
 
 
 def test_a_failing_prepare_step_fails_the_run_before_any_suite_starts(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     failing = script(
         tmp_path,
@@ -94,7 +95,7 @@ def test_a_failing_prepare_step_fails_the_run_before_any_suite_starts(
 
 
 def test_prepare_times_out_with_its_whole_process_group(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     hang = script(tmp_path, "hang.sh", "sleep 300 &\necho $! > child.pid\nwait\n")
     cli.write_config(tmp_path, {"a": "touch a.ran"}, prepare={"command": hang, "timeout": "1s"})
@@ -110,7 +111,7 @@ def test_prepare_times_out_with_its_whole_process_group(
 
 
 def test_ctrl_c_during_prepare_stops_it_and_exits_130(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     hang = script(tmp_path, "hang.sh", "sleep 300 &\necho $! > child.pid\nwait\n")
     cli.write_config(tmp_path, {"a": "touch a.ran"}, prepare=hang)
@@ -124,7 +125,7 @@ def test_ctrl_c_during_prepare_stops_it_and_exits_130(
     assert not (tmp_path / "a.ran").exists()
 
 
-def test_no_prepare_skips_the_step(cli: Any, engine: Any, tmp_path: Path) -> None:
+def test_no_prepare_skips_the_step(cli: Cli, engine: Engine, tmp_path: Path) -> None:
     cli.write_config(tmp_path, {"a": "true"}, prepare="touch prepare.ran")
     result = cli.run("run", "--no-prepare", cwd=tmp_path)
     assert result.code == 0, result.explain()
@@ -133,7 +134,7 @@ def test_no_prepare_skips_the_step(cli: Any, engine: Any, tmp_path: Path) -> Non
 
 
 def test_image_after_prepare_builds_what_the_step_produced(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path, scrub: Any
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path, scrub: Scrub
 ) -> None:
     tag = f"hodei-e2e-tests/prepared-{tmp_path.name.lower()[-20:]}:1"
     scrub.images.add(tag)

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 from support import (
+    Cli,
+    DockerPs,
     Scrub,
     docker,
     find_watchdog,
@@ -30,6 +32,8 @@ from support import (
     suite_databases,
     wait_until,
 )
+
+from hodei_e2e.engine.docker import Engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -51,7 +55,7 @@ class Run:
         )
 
 
-def run_reused(cli: Any, root: Path, name: str, *args: str) -> Run:
+def run_reused(cli: Cli, root: Path, name: str, *args: str) -> Run:
     result, report = run_json(cli, root, "--reuse", *args, report=f"{name}.json")
     return Run(result.code, result.stdout, result.stderr, report)
 
@@ -59,7 +63,7 @@ def run_reused(cli: Any, root: Path, name: str, *args: str) -> Run:
 QUERY = "psql -v ON_ERROR_STOP=1 -qAt -c 'SELECT 1'"
 
 
-def project_containers(docker_ps: Any, project: str) -> list[str]:
+def project_containers(docker_ps: DockerPs, project: str) -> list[str]:
     return docker_ps(f"io.hodei.e2e.project={project}")
 
 
@@ -67,7 +71,7 @@ def project_containers(docker_ps: Any, project: str) -> list[str]:
 
 
 def test_second_run_reuses_the_container_and_cleanup_all_removes_it(
-    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any, scrub: Scrub
+    cli: Cli, engine: Engine, tmp_path: Path, docker_ps: DockerPs, scrub: Scrub
 ) -> None:
     config = cli.write_config(tmp_path, {"a": QUERY, "b": QUERY})
     scrub.projects.add(config.project)
@@ -114,7 +118,7 @@ def test_second_run_reuses_the_container_and_cleanup_all_removes_it(
 
 
 def test_killed_reused_container_is_replaced(
-    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any, scrub: Scrub
+    cli: Cli, engine: Engine, tmp_path: Path, docker_ps: DockerPs, scrub: Scrub
 ) -> None:
     config = cli.write_config(tmp_path, {"a": QUERY})
     scrub.projects.add(config.project)
@@ -134,7 +138,7 @@ def test_killed_reused_container_is_replaced(
 
 
 def test_config_change_gives_a_new_container(
-    cli: Any, engine: Any, tmp_path: Path, scrub: Scrub
+    cli: Cli, engine: Engine, tmp_path: Path, scrub: Scrub
 ) -> None:
     show = script(
         tmp_path,
@@ -167,7 +171,7 @@ def test_config_change_gives_a_new_container(
 
 @pytest.mark.timeout(150)
 def test_eight_concurrent_reuse_runs_create_exactly_one_server(
-    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any, scrub: Scrub
+    cli: Cli, engine: Engine, tmp_path: Path, docker_ps: DockerPs, scrub: Scrub
 ) -> None:
     project = f"t{secrets.token_hex(4)}"
     scrub.projects.add(project)
@@ -209,7 +213,7 @@ psql -v ON_ERROR_STOP=1 -qAt -c 'SELECT 1'
 
 
 def test_crash_of_the_creating_run_keeps_the_server_another_run_uses(
-    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any, scrub: Scrub
+    cli: Cli, engine: Engine, tmp_path: Path, docker_ps: DockerPs, scrub: Scrub
 ) -> None:
     """`singleton.py`: "nothing removes a leased server". Run A creates the reused server, run B
     reuses it; A is killed with SIGKILL, so its watchdog cleans up after it. B must still pass."""

@@ -11,15 +11,27 @@ import json
 import re
 import shutil
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
-from support import process_alive, run_json, script
+from shared import Missing
+from support import (
+    Cli,
+    DockerPs,
+    FakePostgresImages,
+    WorkersGone,
+    WrittenConfig,
+    process_alive,
+    run_json,
+    script,
+)
 
 from hodei_e2e import __version__
+from hodei_e2e.engine.docker import Engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -60,8 +72,10 @@ class Outcome:
         )
 
 
-def run_to_outcome(cli: Any, root: Path, config: Any, *args: str, **kwargs: Any) -> Outcome:
-    result, report = run_json(cli, root, *args, **kwargs)
+def run_to_outcome(
+    cli: Cli, root: Path, config: WrittenConfig, *args: str, env: Mapping[str, str] | None = None
+) -> Outcome:
+    result, report = run_json(cli, root, *args, env=env)
     return Outcome(root, config.project, result.code, result.stdout, result.stderr, report)
 
 
@@ -102,7 +116,7 @@ done
 
 
 @pytest.fixture(scope="module")
-def isolation_run(cli: Any, engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+def isolation_run(cli: Cli, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     root = tmp_path_factory.mktemp("isolation")
     iso = script(root, "iso.sh", ISOLATION)
     config = cli.write_config(
@@ -143,7 +157,7 @@ def test_suite_databases_are_dropped_when_the_suite_ends(isolation_run: Outcome)
     assert isolation_run.suite("iso-b")["database"] not in seen
 
 
-def test_isolation_run_leaves_no_container(isolation_run: Outcome, docker_ps: Any) -> None:
+def test_isolation_run_leaves_no_container(isolation_run: Outcome, docker_ps: DockerPs) -> None:
     assert (
         docker_ps("io.hodei.e2e=true", f"io.hodei.e2e.run-id={isolation_run.report['run_id']}")
         == []
@@ -167,7 +181,7 @@ echo "password: $PGPASSWORD"
 
 
 @pytest.fixture(scope="module")
-def env_run(cli: Any, engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+def env_run(cli: Cli, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     root = tmp_path_factory.mktemp("env")
     config = cli.write_config(
         root,
@@ -286,7 +300,7 @@ sleep 297
 
 
 @pytest.fixture(scope="module")
-def failing_run(cli: Any, engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+def failing_run(cli: Cli, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     root = tmp_path_factory.mktemp("failing")
     noise = "".join(f"echo 'line {n:03d}'\n" for n in range(1, 301))
     config = cli.write_config(
@@ -342,7 +356,7 @@ def test_hanging_suite_is_killed_at_its_timeout_with_its_children(failing_run: O
     assert left == {}, f"processes of the timed-out suite still alive: {left}"
 
 
-def test_failing_run_leaves_no_container(failing_run: Outcome, docker_ps: Any) -> None:
+def test_failing_run_leaves_no_container(failing_run: Outcome, docker_ps: DockerPs) -> None:
     assert docker_ps(f"io.hodei.e2e.project={failing_run.project}") == []
 
 
@@ -361,7 +375,7 @@ wait
     ("signum", "expected"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
 )
 def test_signal_during_suites_cleans_up(
-    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any, signum: int, expected: int
+    cli: Cli, engine: Engine, tmp_path: Path, docker_ps: DockerPs, signum: int, expected: int
 ) -> None:
     block = script(tmp_path, "block.sh", BLOCK)
     config = cli.write_config(tmp_path, {"one": block, "two": block}, defaults={"jobs": 2})
@@ -388,11 +402,11 @@ def test_signal_during_suites_cleans_up(
     ("signum", "expected"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
 )
 def test_signal_during_postgres_start_cleans_up(
-    cli: Any,
-    engine: Any,
-    fake_postgres_images: Any,
+    cli: Cli,
+    engine: Engine,
+    fake_postgres_images: FakePostgresImages,
     tmp_path: Path,
-    docker_ps: Any,
+    docker_ps: DockerPs,
     signum: int,
     expected: int,
 ) -> None:
@@ -419,7 +433,7 @@ def test_signal_during_postgres_start_cleans_up(
 
 @pytest.fixture(scope="module")
 def worker_run(
-    cli: Any, engine: Any, base_image: str, tmp_path_factory: pytest.TempPathFactory
+    cli: Cli, engine: Engine, base_image: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Outcome:
     root = tmp_path_factory.mktemp("workers")
     session = cli.support.session
@@ -454,7 +468,7 @@ def test_worker_run_passes(worker_run: Outcome) -> None:
 
 
 def test_worker_containers_are_removed(
-    worker_run: Outcome, docker_ps: Any, workers_gone: Any
+    worker_run: Outcome, docker_ps: DockerPs, workers_gone: WorkersGone
 ) -> None:
     tagged, plain = worker_names(worker_run)
     # The worker that names its run belongs to this run alone: gone when the run ends.
@@ -492,7 +506,7 @@ def test_worker_logs_do_not_show_the_password(worker_run: Outcome) -> None:
 # -- 7, 8. prerequisites and infrastructure --------------------------------------------------------
 
 
-def test_unreachable_engine_exits_3_with_a_remedy(cli: Any, tmp_path: Path) -> None:
+def test_unreachable_engine_exits_3_with_a_remedy(cli: Cli, tmp_path: Path) -> None:
     cli.write_config(tmp_path, {"a": "true"})
     result = cli.run("run", cwd=tmp_path, env={"DOCKER_HOST": "unix:///nonexistent.sock"})
     assert result.code == 3, result.explain()
@@ -503,7 +517,7 @@ def test_unreachable_engine_exits_3_with_a_remedy(cli: Any, tmp_path: Path) -> N
 
 
 def test_postgres_image_without_postgres_exits_4(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path, docker_ps: Any
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path, docker_ps: DockerPs
 ) -> None:
     # The tool runs `postgres -c ...`, which busybox does not have: the container cannot start.
     config = cli.write_config(
@@ -521,7 +535,11 @@ def test_postgres_image_without_postgres_exits_4(
 
 
 def test_postgres_that_exits_at_once_exits_4_with_its_log(
-    cli: Any, engine: Any, fake_postgres_images: Any, tmp_path: Path, docker_ps: Any
+    cli: Cli,
+    engine: Engine,
+    fake_postgres_images: FakePostgresImages,
+    tmp_path: Path,
+    docker_ps: DockerPs,
 ) -> None:
     config = cli.write_config(
         tmp_path,
@@ -536,7 +554,11 @@ def test_postgres_that_exits_at_once_exits_4_with_its_log(
 
 
 def test_postgres_that_never_gets_ready_exits_4_after_its_timeout(
-    cli: Any, engine: Any, fake_postgres_images: Any, tmp_path: Path, docker_ps: Any
+    cli: Cli,
+    engine: Engine,
+    fake_postgres_images: FakePostgresImages,
+    tmp_path: Path,
+    docker_ps: DockerPs,
 ) -> None:
     config = cli.write_config(
         tmp_path,
@@ -552,7 +574,7 @@ def test_postgres_that_never_gets_ready_exits_4_after_its_timeout(
 
 
 def test_default_password_does_not_mask_the_word_postgres(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path
 ) -> None:
     # With the default password ("postgres") the step and the engine's error must still say
     # what failed: the step is "postgres IMAGE", the missing executable is "postgres".
@@ -572,7 +594,12 @@ def test_default_password_does_not_mask_the_word_postgres(
 
 @pytest.mark.timeout(180)
 def test_demo_runs_twice_and_leaves_nothing(
-    missing: Any, cli: Any, engine: Any, tmp_path: Path, docker_ps: Any, workers_gone: Any
+    missing: Missing,
+    cli: Cli,
+    engine: Engine,
+    tmp_path: Path,
+    docker_ps: DockerPs,
+    workers_gone: WorkersGone,
 ) -> None:
     if shutil.which("psql") is None:
         missing("the demo needs psql on PATH (scripts/bootstrap installs it)")
@@ -598,7 +625,7 @@ def test_demo_runs_twice_and_leaves_nothing(
 # -- 10. usage errors and --version ----------------------------------------------------------------
 
 
-def test_unknown_suite_exits_2_listing_the_known_ones(cli: Any, tmp_path: Path) -> None:
+def test_unknown_suite_exits_2_listing_the_known_ones(cli: Cli, tmp_path: Path) -> None:
     cli.write_config(tmp_path, {"alpha": "true", "beta": "true"})
     result = cli.run("run", "alpah", cwd=tmp_path)
     assert result.code == 2, result.explain()
@@ -608,7 +635,7 @@ def test_unknown_suite_exits_2_listing_the_known_ones(cli: Any, tmp_path: Path) 
     assert "Traceback" not in result.output
 
 
-def test_malformed_yaml_exits_2_with_file_and_line(cli: Any, tmp_path: Path) -> None:
+def test_malformed_yaml_exits_2_with_file_and_line(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "e2e.yaml").write_text("version: 1\nsuites:\n  a: echo: hi\n", encoding="utf-8")
     result = cli.run("run", cwd=tmp_path)
     assert result.code == 2, result.explain()
@@ -616,7 +643,7 @@ def test_malformed_yaml_exits_2_with_file_and_line(cli: Any, tmp_path: Path) -> 
     assert "Traceback" not in result.output
 
 
-def test_unknown_key_exits_2_with_file_line_and_key(cli: Any, tmp_path: Path) -> None:
+def test_unknown_key_exits_2_with_file_line_and_key(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "ci.yaml").write_text(
         "version: 1\nsuites:\n  a:\n    command: 'true'\n    timout: 5s\n", encoding="utf-8"
     )
@@ -626,7 +653,7 @@ def test_unknown_key_exits_2_with_file_line_and_key(cli: Any, tmp_path: Path) ->
     assert "did you mean 'timeout'?" in result.stderr
 
 
-def test_bad_timeout_option_exits_2(cli: Any, tmp_path: Path) -> None:
+def test_bad_timeout_option_exits_2(cli: Cli, tmp_path: Path) -> None:
     cli.write_config(tmp_path, {"a": "true"})
     result = cli.run("run", "--timeout", "soon", cwd=tmp_path)
     assert result.code == 2, result.explain()
@@ -634,7 +661,7 @@ def test_bad_timeout_option_exits_2(cli: Any, tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_version(cli: Any, tmp_path: Path) -> None:
+def test_version(cli: Cli, tmp_path: Path) -> None:
     result = cli.run("--version", cwd=tmp_path)
     assert result.code == 0, result.explain()
     assert result.stdout.strip() == f"hodei-e2e {__version__}"

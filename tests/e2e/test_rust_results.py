@@ -9,10 +9,11 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import pytest
-from support import run_json
+from support import Cli, run_json
+
+from hodei_e2e.engine.docker import Engine
 
 pytestmark = [
     pytest.mark.docker,
@@ -39,7 +40,7 @@ def repository(tmp_path: Path) -> Path:
 
 
 def test_each_rust_test_is_reported_with_its_failure_at_file_and_line(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     crate = repository(tmp_path)
     summary = tmp_path / "summary.md"
@@ -114,7 +115,7 @@ def test_each_rust_test_is_reported_with_its_failure_at_file_and_line(
 
 
 def test_a_prepare_step_that_does_not_compile_fails_before_any_suite(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     crate = repository(tmp_path)
     (crate / "tests" / "e2e_broken.rs").write_text("#[test]\nfn broken() {\n    let x = 1\n}\n")
@@ -146,7 +147,7 @@ def test_a_prepare_step_that_does_not_compile_fails_before_any_suite(
     ) in result.stdout
 
 
-def test_a_timeout_names_the_test_still_running(cli: Any, engine: Any, tmp_path: Path) -> None:
+def test_a_timeout_names_the_test_still_running(cli: Cli, engine: Engine, tmp_path: Path) -> None:
     crate = repository(tmp_path)
     hang = "cargo test --offline --test e2e_slow -- --test-threads=1"
     cli.write_config(

@@ -6,10 +6,9 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
-from support import find_watchdog, psql_on, suite_databases
+from support import Cli, DockerPs, Scrub, find_watchdog, psql_on, suite_databases
 
 ENCODINGS = {
     "SQL_ASCII": "--encoding=SQL_ASCII --locale=C",
@@ -18,7 +17,7 @@ ENCODINGS = {
 }
 
 
-def _reused_server(docker_ps: Any, project: str) -> str:
+def _reused_server(docker_ps: DockerPs, project: str) -> str:
     (server,) = docker_ps(f"io.hodei.e2e.project={project}", "io.hodei.e2e.role=postgres")
     return str(server).split()[-1]  # its name
 
@@ -32,7 +31,7 @@ def _watchdog_of(pid: int) -> int:
 
 @pytest.mark.parametrize("encoding", list(ENCODINGS))
 def test_reused_server_of_any_encoding_migrates_once_and_cleanup_judges_its_databases(
-    encoding: str, cli: Any, tmp_path: Path, docker_ps: Any, scrub: Any
+    encoding: str, cli: Cli, tmp_path: Path, docker_ps: DockerPs, scrub: Scrub
 ) -> None:
     (tmp_path / "migrations").mkdir()
     (tmp_path / "migrations" / "001_jobs.sql").write_text(

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Scrub, add_services, docker, label, run_json, script, state
+from support import Cli, Scrub, add_services, docker, label, run_json, script, state
+
+from hodei_e2e.engine.docker import Engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(150)]
 
@@ -36,7 +38,7 @@ def web(image: str, **extra: Any) -> dict[str, Any]:
 class Project:
     """A config with one suite that needs the `web` service and records the URL it was given."""
 
-    def __init__(self, cli: Any, root: Path, scrub: Scrub, image: str, **service: Any) -> None:
+    def __init__(self, cli: Cli, root: Path, scrub: Scrub, image: str, **service: Any) -> None:
         self.cli, self.root, self.runs = cli, root, 0
         self.name = f"t{secrets.token_hex(4)}"
         scrub.projects.add(self.name)
@@ -71,7 +73,7 @@ class Project:
 
 
 def test_reused_service_survives_runs_and_cleanup_all_removes_it(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path, scrub: Scrub
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path, scrub: Scrub
 ) -> None:
     project = Project(cli, tmp_path, scrub, base_image)
     first, record = project.run()
@@ -100,7 +102,7 @@ def test_reused_service_survives_runs_and_cleanup_all_removes_it(
 
 
 def test_unhealthy_reused_service_is_replaced(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path, scrub: Scrub
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path, scrub: Scrub
 ) -> None:
     project = Project(cli, tmp_path, scrub, base_image)
     _, record = project.run()
@@ -116,7 +118,7 @@ def test_unhealthy_reused_service_is_replaced(
 
 
 def test_changed_service_or_image_gives_a_new_container(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path, scrub: Scrub
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path, scrub: Scrub
 ) -> None:
     tag = f"hodei-e2e-tests/web-{tmp_path.name.lower()[-20:]}:1"
     scrub.images.add(tag)
@@ -141,7 +143,7 @@ def test_changed_service_or_image_gives_a_new_container(
 
 
 def test_no_reuse_overrides_the_service_setting(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path, scrub: Scrub
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path, scrub: Scrub
 ) -> None:
     project = Project(cli, tmp_path, scrub, base_image)
     _, record = project.run("--no-reuse")
@@ -151,7 +153,7 @@ def test_no_reuse_overrides_the_service_setting(
 
 
 def test_reusable_service_that_never_gets_ready_is_not_kept(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path, scrub: Scrub
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path, scrub: Scrub
 ) -> None:
     """A singleton that failed its first start must not wait for the next run to be judged."""
     never = ["sh", "-c", "echo listening nowhere; exec sleep 600"]

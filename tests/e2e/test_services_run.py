@@ -13,11 +13,15 @@ import json
 import shutil
 import signal
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import add_services, run_json, script
+from shared import Missing
+from support import Cli, CliResult, DockerPs, WrittenConfig, add_services, run_json, script
+
+from hodei_e2e.engine.docker import Engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 
@@ -26,9 +30,14 @@ REPO = Path(__file__).resolve().parents[2]
 STUCK_LOG = "stuck: waiting for a licence server (hodei-test)"
 
 
-def run(cli: Any, root: Path, *args: str, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-    kwargs.setdefault("timeout", 90)
-    return run_json(cli, root, *args, **kwargs)
+def run(
+    cli: Cli,
+    root: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    unset: tuple[str, ...] = (),
+) -> tuple[CliResult, dict[str, Any]]:
+    return run_json(cli, root, *args, env=env, unset=unset, timeout=90)
 
 
 def by_name(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -71,7 +80,7 @@ def stuck_service(base_image: str) -> dict[str, Any]:
 
 
 def test_postgres_and_two_services_start_concurrently(
-    cli: Any, engine: Any, redis_image: str, base_image: str, tmp_path: Path
+    cli: Cli, engine: Engine, redis_image: str, base_image: str, tmp_path: Path
 ) -> None:
     uses_redis = script(tmp_path, "redis.sh", """\
         case "$REDIS_URL" in
@@ -113,7 +122,7 @@ def test_postgres_and_two_services_start_concurrently(
 
 
 def test_five_services_start_at_once_too(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path
 ) -> None:
     """No pool size caps how many services start together."""
     names = [f"web{n}" for n in range(5)]
@@ -129,7 +138,7 @@ def test_five_services_start_at_once_too(
 
 
 def test_progress_and_time_to_ready_are_shown(
-    cli: Any, engine: Any, redis_image: str, tmp_path: Path
+    cli: Cli, engine: Engine, redis_image: str, tmp_path: Path
 ) -> None:
     config = cli.write_config(tmp_path, {"a": {"command": "true", "needs": ["redis"]}})
     add_services(config, {"redis": redis_service(redis_image)})
@@ -142,7 +151,7 @@ def test_progress_and_time_to_ready_are_shown(
 
 
 def test_a_slow_service_reports_why_it_is_not_ready_yet(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path
 ) -> None:
     slow = {
         **web_service(base_image),
@@ -169,7 +178,7 @@ def test_a_slow_service_reports_why_it_is_not_ready_yet(
 
 
 @pytest.fixture
-def stuck_config(cli: Any, engine: Any, base_image: str, tmp_path: Path) -> Any:
+def stuck_config(cli: Cli, engine: Engine, base_image: str, tmp_path: Path) -> WrittenConfig:
     config = cli.write_config(
         tmp_path,
         {
@@ -182,7 +191,7 @@ def stuck_config(cli: Any, engine: Any, base_image: str, tmp_path: Path) -> Any:
 
 
 def test_service_never_ready_skips_its_suites_with_the_reason(
-    cli: Any, stuck_config: Any, tmp_path: Path
+    cli: Cli, stuck_config: WrittenConfig, tmp_path: Path
 ) -> None:
     result, report = run(cli, tmp_path, unset=("CI",))
     assert result.code == 0, result.explain()
@@ -198,7 +207,7 @@ def test_service_never_ready_skips_its_suites_with_the_reason(
 
 
 def test_service_never_ready_with_strict_exits_4(
-    cli: Any, stuck_config: Any, tmp_path: Path
+    cli: Cli, stuck_config: WrittenConfig, tmp_path: Path
 ) -> None:
     result, report = run(cli, tmp_path, "--strict", unset=("CI",))
     assert result.code == 4, result.explain()
@@ -208,7 +217,7 @@ def test_service_never_ready_with_strict_exits_4(
 
 
 def test_strict_is_the_default_under_ci_and_no_strict_turns_it_off(
-    cli: Any, stuck_config: Any, tmp_path: Path
+    cli: Cli, stuck_config: WrittenConfig, tmp_path: Path
 ) -> None:
     strict, _ = run(cli, tmp_path, env={"CI": "true"})
     assert strict.code == 4, strict.explain()
@@ -218,7 +227,7 @@ def test_strict_is_the_default_under_ci_and_no_strict_turns_it_off(
 
 
 def test_ctrl_c_while_a_service_starts_stops_at_once_and_leaves_nothing(
-    cli: Any, engine: Any, base_image: str, tmp_path: Path, docker_ps: Any
+    cli: Cli, engine: Engine, base_image: str, tmp_path: Path, docker_ps: DockerPs
 ) -> None:
     """A service given a minute to get ready must not hold a Ctrl-C for that minute."""
     slow = {**stuck_service(base_image), "startup_timeout": "60s"}
@@ -238,7 +247,7 @@ def test_ctrl_c_while_a_service_starts_stops_at_once_and_leaves_nothing(
 
 
 def test_only_the_services_of_the_selected_suites_start(
-    cli: Any, engine: Any, redis_image: str, tmp_path: Path
+    cli: Cli, engine: Engine, redis_image: str, tmp_path: Path
 ) -> None:
     config = cli.write_config(
         tmp_path,
@@ -254,7 +263,7 @@ def test_only_the_services_of_the_selected_suites_start(
     assert [s["name"] for s in report["services"]] == ["redis"]
 
 
-def test_needs_naming_an_unknown_service_exits_2(cli: Any, tmp_path: Path) -> None:
+def test_needs_naming_an_unknown_service_exits_2(cli: Cli, tmp_path: Path) -> None:
     config = cli.write_config(tmp_path, {"a": {"command": "true", "needs": ["postgres", "rdis"]}})
     add_services(config, {"redis": {"image": "redis:7", "port": 6379}})
     result = cli.run("run", cwd=tmp_path)
@@ -266,7 +275,7 @@ def test_needs_naming_an_unknown_service_exits_2(cli: Any, tmp_path: Path) -> No
 
 
 def test_demo_cache_suite_uses_postgres_and_redis(
-    missing: Any, cli: Any, engine: Any, redis_image: str, tmp_path: Path
+    missing: Missing, cli: Cli, engine: Engine, redis_image: str, tmp_path: Path
 ) -> None:
     if shutil.which("psql") is None:
         missing("the demo needs psql on PATH (scripts/bootstrap installs it)")

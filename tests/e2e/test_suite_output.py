@@ -23,7 +23,9 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
-from support import find_watchdog, process_alive, script, wait_until
+from support import Cli, DockerPs, find_watchdog, process_alive, script, wait_until
+
+from hodei_e2e.engine.docker import Engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -59,7 +61,7 @@ exit 1
 
 
 def test_encoded_secrets_are_masked_and_long_lines_cut_in_every_sink(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     cli.write_config(
         tmp_path,
@@ -131,7 +133,7 @@ def stray_of(directory: Path) -> Iterator[int]:
 
 
 def test_a_timeout_ends_on_time_though_a_grandchild_left_the_group(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     cli.write_config(
         tmp_path, {"escapes": {"command": script(tmp_path, "e.sh", ESCAPING), "timeout": "3s"}}
@@ -146,7 +148,7 @@ def test_a_timeout_ends_on_time_though_a_grandchild_left_the_group(
         assert not process_alive(stray), "the setsid grandchild is still running"
 
 
-def start_escaping(cli: Any, directory: Path) -> tuple[Any, str]:
+def start_escaping(cli: Cli, directory: Path) -> tuple[Any, str]:
     """A run of the escaping suite, once the suite runs, and its project."""
     config = cli.write_config(directory, {"escapes": script(directory, "e.sh", ESCAPING)})
     process = cli.start("run", cwd=directory)
@@ -155,7 +157,7 @@ def start_escaping(cli: Any, directory: Path) -> tuple[Any, str]:
 
 
 def test_ctrl_c_ends_on_time_though_a_grandchild_left_the_group(
-    cli: Any, engine: Any, tmp_path: Path
+    cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     process, _ = start_escaping(cli, tmp_path)
     with stray_of(tmp_path) as stray:
@@ -171,7 +173,7 @@ def test_ctrl_c_ends_on_time_though_a_grandchild_left_the_group(
 
 
 def test_after_kill_9_of_the_cli_the_watchdog_stops_a_grandchild_that_left_the_group(
-    cli: Any, engine: Any, tmp_path: Path, docker_ps: Any
+    cli: Cli, engine: Engine, tmp_path: Path, docker_ps: DockerPs
 ) -> None:
     process, project = start_escaping(cli, tmp_path)
     watchdog = find_watchdog(process.pid)

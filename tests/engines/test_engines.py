@@ -12,7 +12,6 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -22,7 +21,7 @@ from shared import find_watchdog, process_alive
 pytestmark = [pytest.mark.docker, pytest.mark.engines, pytest.mark.timeout(240)]
 
 
-def wait_until(condition: Callable[[], Any], timeout: float) -> bool:
+def wait_until(condition: Callable[[], object], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -100,11 +99,13 @@ sleep 300
 
 
 @pytest.fixture
-def blocking_run(engine: EngineUnderTest, tmp_path: Path) -> Iterator[Callable[[], Any]]:
+def blocking_run(
+    engine: EngineUnderTest, tmp_path: Path
+) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     """Start a run whose one suite starts a worker container and then blocks."""
-    started: list[Any] = []
+    started: list[subprocess.Popen[bytes]] = []
 
-    def start() -> Any:
+    def start() -> subprocess.Popen[bytes]:
         (tmp_path / "block.sh").write_text(BLOCK, encoding="utf-8")
         config = {
             "version": 1,
@@ -143,7 +144,7 @@ def kill_suite(directory: Path) -> None:
 
 
 def test_kill9_of_the_run_the_watchdog_removes_its_containers(
-    engine: EngineUnderTest, tmp_path: Path, blocking_run: Callable[[], Any]
+    engine: EngineUnderTest, tmp_path: Path, blocking_run: Callable[[], subprocess.Popen[bytes]]
 ) -> None:
     process = blocking_run()
     assert len(engine.containers()) == 2  # Postgres and the worker
@@ -162,7 +163,7 @@ def test_kill9_of_the_run_the_watchdog_removes_its_containers(
 
 
 def test_cleanup_removes_what_a_killed_run_and_watchdog_left(
-    engine: EngineUnderTest, tmp_path: Path, blocking_run: Callable[[], Any]
+    engine: EngineUnderTest, tmp_path: Path, blocking_run: Callable[[], subprocess.Popen[bytes]]
 ) -> None:
     process = blocking_run()
     watchdog = find_watchdog(process.pid)

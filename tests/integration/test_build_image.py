@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from shared import Missing
 
 from hodei_e2e.config import ImageConfig
 from hodei_e2e.console import Output
@@ -389,7 +389,7 @@ def test_two_builds_of_one_tag_at_once_end_with_one_image(engine: Engine, projec
 
 
 def test_the_listing_matches_what_docker_build_sends(
-    missing: Any, project: Project, engine: Engine
+    missing: Missing, project: Project, engine: Engine
 ) -> None:
     if shutil.which("docker") is None:
         missing("needs the docker CLI")
@@ -492,7 +492,7 @@ def test_what_the_builder_cannot_build_is_refused_before_building(
 
 
 def test_a_heredoc_on_an_engine_whose_frontend_predates_them_is_refused(
-    engine: Engine, project: Project, missing: Any
+    engine: Engine, project: Project, missing: Missing
 ) -> None:
     version = engine.builder_facts().version
     if tuple(int(part) for part in version.split(".")[:2]) >= (23, 0):

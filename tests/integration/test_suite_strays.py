@@ -12,12 +12,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from shared import process_alive
 from test_run_suites import Hooks, runner, suite
 
+from hodei_e2e.config import SuiteConfig
 from hodei_e2e.report.results import Status, SuiteResult
 from hodei_e2e.suites import strays as hodei_strays
 
@@ -135,7 +135,7 @@ def test_the_runner_is_a_subreaper_only_while_it_runs(tmp_path: Path) -> None:
     seen: list[bool] = []
 
     class Watching(Hooks):
-        def started(self, suite: Any, attempt: int) -> None:
+        def started(self, suite: SuiteConfig, attempt: int) -> None:
             seen.append(hodei_strays.is_subreaper())
 
     (result,) = runner(tmp_path, Watching()).run([suite(tmp_path, "s", "true")])

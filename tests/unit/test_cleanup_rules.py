@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,7 +118,9 @@ class FakeEngine:
 
     listed: list[ContainerInfo]
 
-    def containers(self, labels: Any, *, all: bool = True) -> list[ContainerInfo]:
+    def containers(
+        self, labels: Mapping[str, str] | Iterable[str], *, all: bool = True
+    ) -> list[ContainerInfo]:
         assert not list(labels), "find_orphans lists every container and filters itself"
         return list(self.listed)
 

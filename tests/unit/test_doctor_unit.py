@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from hodei_e2e.prerequisites.check import Check, exit_code
-from hodei_e2e.prerequisites.checklist import run_checks
-from hodei_e2e.prerequisites.tools import tool_checks
 from hodei_e2e.config import load_config
 from hodei_e2e.engine.endpoint import DEFAULT_SOCKET, Endpoint, engine_remedy, resolve_endpoint
 from hodei_e2e.image.dockerfile import base_images
+from hodei_e2e.prerequisites.check import Check, exit_code
+from hodei_e2e.prerequisites.checklist import run_checks
+from hodei_e2e.prerequisites.tools import tool_checks
 
 
 def test_exit_code_is_3_only_when_a_check_fails() -> None:

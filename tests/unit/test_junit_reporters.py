@@ -121,12 +121,12 @@ def _parse_suites(suites: list[ET.Element]) -> tuple[int, int, list[Annotation]]
                 (failure.get("message") if failure is not None else None)
                 or (error.get("message") if error is not None else None)
                 or stack_message
-                or case.get("name", "")
+                or (case.get("name") or "")
             ).strip()
             path, line = _resolve_file_and_line(
                 case.get("file") or (failure.get("file") if failure is not None else None),
                 case.get("line") or (failure.get("line") if failure is not None else None),
-                case.get("classname") or case.get("name", ""),
+                case.get("classname") or (case.get("name") or ""),
                 stack,
             )
             title = f"{path}.{case.get('name')}" if path != case.get("name") else path

@@ -48,7 +48,7 @@ def test_unknown_name_is_a_usage_error_that_lists_the_known_suites() -> None:
     with pytest.raises(UsageError) as caught:
         select(SUITES, ["isolation-c"])
     message = caught.value.message
-    assert caught.value.exit_code == ExitCode.USAGE == 2
+    assert caught.value.exit_code == ExitCode.USAGE == 2  # type: ignore[comparison-overlap]
     assert "unknown suite 'isolation-c'" in message
     assert "Did you mean 'isolation-a'?" in message or "Did you mean 'isolation-b'?" in message
     assert ", ".join(s.name for s in SUITES) in message

@@ -1,4 +1,4 @@
-"""Scenario `output` of scripts/bench.py (issue 15): what a suite's output costs a run.
+"""Scenario output (issue 15): what a suite's output costs a run.
 
 - Throughput: a suite printing SIZE of short lines (`yes '...' | head -c SIZE`), through a run
   (its duration from the JSON report) against the same command writing into a file, in the same
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from bench import Bench, Scenario
+from benchmark.bench import Bench
+from benchmark.figures import Row, Scenario
+from benchmark.procs import TreeSampler, run_proc
 
 MB = 1_000_000
 LINE = "test some::module::name ... ok"
@@ -29,9 +29,7 @@ def long_line(size: int) -> str:
     return f"head -c {size} /dev/zero | tr '\\0' a"
 
 
-def output_scenario(bench: Bench, sc: Scenario) -> None:
-    from bench import Row, run_proc
-
+def output(bench: Bench, sc: Scenario) -> None:
     size = (20 if bench.args.quick else 100) * MB
     project, trivial_project = "bench-out", "bench-out-trivial"
     config = bench.config(project, command=chatty(size))
@@ -66,8 +64,8 @@ def output_scenario(bench: Bench, sc: Scenario) -> None:
             }
         )
     finally:
-        bench.docker.remove_project(project)
-        bench.docker.remove_project(trivial_project)
+        bench.remove_project(project)
+        bench.remove_project(trivial_project)
     durations = durations[bench.args.warmup :]
     mb = size // MB
     sc.rows.append(Row(f"{mb} MB of short lines into a file (wall)", got["into a file"]))
@@ -85,8 +83,6 @@ def output_scenario(bench: Bench, sc: Scenario) -> None:
 
 
 def _long_lines(bench: Bench, sc: Scenario) -> None:
-    from bench import Row, TreeSampler, run_proc
-
     runs = max(1, min(2, bench.args.repeat))
     passing = bench.config("bench-out-line", command=long_line(200 * MB))
     failing = bench.config("bench-out-fail", command=long_line(100 * MB) + "; exit 1")
@@ -128,7 +124,7 @@ def _long_lines(bench: Bench, sc: Scenario) -> None:
             sizes["junit"].append(junit.stat().st_size)
     finally:
         for project in ("bench-out-line", "bench-out-fail"):
-            bench.docker.remove_project(project)
+            bench.remove_project(project)
     sc.rows.append(Row("a passing 200 MB line: CLI peak RSS (VmHWM)", rss, unit="KiB"))
     sc.rows.append(Row("a passing 200 MB line: JUnit file", junit_sizes, unit="B"))
     sc.rows.append(

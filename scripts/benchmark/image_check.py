@@ -9,13 +9,16 @@ builds it once FROM the local busybox image, then times the no-change check:
 - the scan and digest alone, with the hash cache warm and cold (every file read and hashed);
 - `hodei-e2e build-image` as a new process, which adds Python start-up and imports.
 
-Prints min / median / max of each. Run it from the repository: .venv/bin/python
-scripts/bench_image_check.py [--files 2000] [--runs 20]. The image and files are removed after.
+Prints min / median / max of each, and with `--json PATH` writes every sample there (the
+benchmark's `imagecheck` scenario reads it). Run it from the repository: .venv/bin/python
+scripts/benchmark/image_check.py [--files 2000] [--runs 20] [--json PATH]. The image and files
+are removed after.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import statistics
@@ -64,7 +67,8 @@ def timed(action: Callable[[], object], runs: int) -> list[float]:
     return times
 
 
-def show(label: str, times: list[float]) -> None:
+def show(label: str, times: list[float], rows: list[dict[str, object]]) -> None:
+    rows.append({"name": label.strip(), "samples": times})
     print(
         f"{label:<58} min {min(times) * 1000:8.1f} ms   median "
         f"{statistics.median(times) * 1000:8.1f} ms   max {max(times) * 1000:8.1f} ms"
@@ -77,6 +81,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--cli-runs", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="write the samples (seconds) there")
     parser.add_argument(
         "--base-image",
         default=os.environ.get("HODEI_E2E_BASE_IMAGE", "hodei-e2e.local/busybox:latest"),
@@ -104,11 +109,14 @@ def main() -> int:
             f"version: 1\nproject: {project}\nimage:\n  tag: {tag}\n  context: ctx\n"
             f"  build_args: {{BASE: '{options.base_image}'}}\nsuites:\n  noop: 'true'\n"
         )
-        print(f"context: {count} sent files ({size / 1e6:.1f} MB) + {count // 10} ignored")
+        facts = [f"context: {count} sent files ({size / 1e6:.1f} MB) + {count // 10} ignored"]
+        print(facts[-1])
+        rows: list[dict[str, object]] = []
         try:
             start = time.perf_counter()
             outcome = ensure_image(engine, image, identity, out, state_dir=state_dir)
-            print(f"first build: {time.perf_counter() - start:.1f} s ({outcome.reason})")
+            facts.append(f"first build: {time.perf_counter() - start:.1f} s ({outcome.reason})")
+            print(facts[-1])
             time.sleep(1.1)  # past the racy window: files written just now are re-hashed once
 
             def check() -> None:
@@ -116,7 +124,7 @@ def main() -> int:
                 assert not result.built, result
 
             check()  # warms the hash cache
-            show("no-change check, ensure_image in process", timed(check, options.runs))
+            show("no-change check, ensure_image in process", timed(check, options.runs), rows)
 
             state = StateDir(state_dir)
 
@@ -129,8 +137,8 @@ def main() -> int:
                 listing = scan(context, image.dockerfile)
                 digest(listing, Inputs(file_hash(image.dockerfile), image.build_args, None))
 
-            show("  scan + digest, hash cache warm", timed(scan_warm, options.runs))
-            show("  scan + digest, hash cache cold (every file read)", timed(scan_cold, 5))
+            show("  scan + digest, hash cache warm", timed(scan_warm, options.runs), rows)
+            show("  scan + digest, hash cache cold (every file read)", timed(scan_cold, 5), rows)
 
             def cli() -> None:
                 subprocess.run(
@@ -143,7 +151,11 @@ def main() -> int:
             show(
                 "`hodei-e2e build-image`, new process (start-up + imports)",
                 timed(cli, options.cli_runs),
+                rows,
             )
+            if options.json:
+                doc = {"facts": facts, "rows": rows}
+                options.json.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         finally:
             engine.remove_image(tag)
             for leftover in engine.images({PROJECT: project}):
