@@ -1,22 +1,24 @@
 """Benchmark scenario `rust` (issue 18, item 4): examples/hodei-mini, a Cargo workspace shaped
-like the platform, under `hodei-e2e run` against the seed script's sequence, on this machine, in
+like the platform (a tonic proto crate, a gRPC server, a worker with a dependency set like the
+platform worker's), under `hodei-e2e run` against the seed script's sequence, on this machine, in
 one benchmark run, cold (empty target directories on both sides) and warm.
 
 hodei-e2e: `hodei-e2e run` of a copy of the example (its own project and image tag): the prepare
-step (`cargo build --bins --tests`, one invocation) alongside Postgres and the migrations, the
-worker image once the prepare step is done, then the three test binaries in parallel, each with
-its own database from the template.
+step (`cargo build --workspace --bins --tests`, one invocation, the worker in the dev profile)
+alongside Postgres and the migrations, the worker image once the prepare step is done, then the
+three test binaries in parallel, each with its own database from the template.
 
 The seed script (run-docker-e2e.sh's order), one step after the other:
-1. build the image: the worker compiled in release, as the platform's Dockerfile.worker does in
-   its builder stage, then `docker build` of the example's Dockerfile.worker (the layer cache
-   allowed, as a plain `docker build` has it);
+1. build the image: the worker compiled in release (`cargo build --release -p
+   hodei-mini-worker`), as the platform's Dockerfile.worker does in its builder stage, here on
+   the host into the seed's own target directory, then `docker build` of the example's
+   Dockerfile.worker (the layer cache allowed, as a plain `docker build` has it);
 2. `cargo build --tests` (the whole workspace);
 3. for each test binary: a fresh Postgres container (hodei-e2e.local/postgres:15, a published
-   port), waited for with pg_isready, then `cargo test -p hodei-mini-server --test BINARY --
-   --ignored` (the tests migrate a database of their own: there is no template), then the
-   container removed. What the tests left (a worker, the testcontainers `static`) is removed
-   after each binary, as cleanup.sh did, untimed.
+   port), waited for with pg_isready, then the suite's own command, `cargo test --workspace
+   --test BINARY -- --ignored` (the tests migrate a database of their own: there is no
+   template), then the container removed. What the tests left (a worker, the testcontainers
+   `static`) is removed after each binary, as cleanup.sh did, untimed.
 
 CARGO_HOME is shared (the registry cache is warm for both; nothing is downloaded); each side has
 its own target directory, empty for the cold samples and kept for the warm ones.
@@ -191,7 +193,9 @@ class Sides:
             }
             for name in ("HODEI_E2E_ADMIN_DATABASE_URL", "HODEI_E2E_TEMPLATE_DATABASE"):
                 test_env.pop(name, None)
-            test = ["cargo", "test", "--locked", "-p", "hodei-mini-server", "--test", binary,
+            # the suite's command in e2e.yaml: the same package selection as `cargo build
+            # --tests` at the root, so nothing is compiled again
+            test = ["cargo", "test", "--locked", "--workspace", "--test", binary,
                     "--", "--ignored"]  # fmt: skip
             timed(test, env=test_env, cwd=cwd)
         finally:

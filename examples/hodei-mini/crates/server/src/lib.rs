@@ -1,19 +1,24 @@
 //! hodei-mini: a job server shaped like the Hodei Jobs platform's, small enough to build on CI
-//! in minutes. Jobs live in Postgres ([`Store`]); workers connect back over TCP ([`serve`]),
-//! claim one job, run it and stream its output line by line, which the server stores and
-//! broadcasts ([`Event`]).
+//! in minutes. Jobs live in Postgres ([`Store`]); workers connect back over gRPC ([`serve`],
+//! the `WorkerAgent` service of the shared `hodei-mini-proto` crate), claim one job, run it and
+//! stream its output line by line, which the server stores and broadcasts ([`Event`]).
 //!
-//! The wire protocol is one line per message:
-//! worker `HELLO <worker-id>`, server `JOB <id> <command>` or `NONE`,
-//! worker `LOG <line>` for every output line, then `EXIT <code>`.
+//! A worker's session is one bidirectional stream: the worker sends `RegisterWorker`, the server
+//! answers `JobAssignment` or `NoJob`, the worker sends a `LogLine` for every output line, then
+//! `JobResult`.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::broadcast;
+use hodei_mini_proto::v1::{JobAssignment, NoJob, ServerMessage, WorkerMessage};
+use hodei_mini_proto::{WorkerAgent, WorkerAgentServer, server_message, worker_message};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc};
 use tokio_postgres::{Client, NoTls};
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
 
 /// The schema, in the order it is applied. hodei-e2e applies the same files (`migrations/`)
 /// into its template database; [`Store::migrate`] is for a database that is not a copy of it.
@@ -182,57 +187,103 @@ pub async fn serve(store: Arc<Store>, bind: &str) -> std::io::Result<Server> {
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     let (events, _) = broadcast::channel(1024);
-    let sender = events.clone();
+    let agent = Agent {
+        store,
+        events: events.clone(),
+    };
     tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let (store, events) = (store.clone(), sender.clone());
-            tokio::spawn(async move {
-                if let Err(error) = handle_worker(stream, &store, &events).await {
-                    eprintln!("hodei-mini: worker connection: {error}");
-                }
-            });
+        let served = tonic::transport::Server::builder()
+            .add_service(WorkerAgentServer::new(agent))
+            .serve_with_incoming(TcpListenerStream::new(listener))
+            .await;
+        if let Err(error) = served {
+            eprintln!("hodei-mini: gRPC server: {error}");
         }
     });
     Ok(Server { addr, events })
 }
 
-async fn handle_worker(
-    stream: TcpStream,
+/// The `WorkerAgent` service: one task per worker session.
+struct Agent {
+    store: Arc<Store>,
+    events: broadcast::Sender<Event>,
+}
+
+type Replies = Pin<Box<dyn Stream<Item = Result<ServerMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl WorkerAgent for Agent {
+    type SessionStream = Replies;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<WorkerMessage>>,
+    ) -> Result<Response<Replies>, Status> {
+        let mut inbound = request.into_inner();
+        let (replies, outbound) = mpsc::channel(4);
+        let (store, events) = (self.store.clone(), self.events.clone());
+        tokio::spawn(async move {
+            if let Err(error) = run_session(&mut inbound, &replies, &store, &events).await {
+                eprintln!("hodei-mini: worker session: {error}");
+            }
+            drop(replies); // ends the response stream once the worker is done
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(outbound))))
+    }
+}
+
+async fn run_session(
+    inbound: &mut Streaming<WorkerMessage>,
+    replies: &mpsc::Sender<Result<ServerMessage, Status>>,
     store: &Store,
     events: &broadcast::Sender<Event>,
 ) -> Result<(), Error> {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    let hello = lines
-        .next_line()
-        .await?
-        .ok_or("worker closed before HELLO")?;
-    let worker_id = hello
-        .strip_prefix("HELLO ")
-        .ok_or("expected HELLO")?
-        .to_owned();
-    let Some((job_id, command)) = store.claim(&worker_id).await? else {
-        write.write_all(b"NONE\n").await?;
+    let first = inbound
+        .next()
+        .await
+        .ok_or("worker closed before registering")??;
+    let Some(worker_message::Payload::Register(worker)) = first.payload else {
+        return Err("the first message must be RegisterWorker".into());
+    };
+    let reply = |payload| ServerMessage {
+        payload: Some(payload),
+    };
+    let Some((job_id, command)) = store.claim(&worker.worker_id).await? else {
+        replies
+            .send(Ok(reply(server_message::Payload::NoJob(NoJob {}))))
+            .await?;
         return Ok(());
     };
-    let _ = events.send(Event::Claimed { job_id, worker_id });
-    write
-        .write_all(format!("JOB {job_id} {command}\n").as_bytes())
+    let _ = events.send(Event::Claimed {
+        job_id,
+        worker_id: worker.worker_id,
+    });
+    replies
+        .send(Ok(reply(server_message::Payload::Job(JobAssignment {
+            job_id,
+            command,
+        }))))
         .await?;
     let mut seq = 0;
-    while let Some(message) = lines.next_line().await? {
-        if let Some(line) = message.strip_prefix("LOG ") {
-            seq += 1;
-            store.append_log(job_id, seq, line).await?;
-            let _ = events.send(Event::Log {
-                job_id,
-                line: line.to_owned(),
-            });
-        } else if let Some(code) = message.strip_prefix("EXIT ") {
-            let exit_code: i32 = code.trim().parse()?;
-            store.finish(job_id, exit_code).await?;
-            let _ = events.send(Event::Finished { job_id, exit_code });
-            return Ok(());
+    while let Some(message) = inbound.next().await {
+        match message?.payload {
+            Some(worker_message::Payload::Log(log)) => {
+                seq += 1;
+                store.append_log(job_id, seq, &log.line).await?;
+                let _ = events.send(Event::Log {
+                    job_id,
+                    line: log.line,
+                });
+            }
+            Some(worker_message::Payload::Result(result)) => {
+                store.finish(job_id, result.exit_code).await?;
+                let _ = events.send(Event::Finished {
+                    job_id,
+                    exit_code: result.exit_code,
+                });
+                return Ok(());
+            }
+            _ => return Err("unexpected message during a job".into()),
         }
     }
     store.finish(job_id, -1).await?; // the worker went away mid-job
