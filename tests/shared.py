@@ -10,7 +10,9 @@ import pytest
 
 from hodei_e2e.ownership.process_orphans import WATCHDOG_MODULE
 from hodei_e2e.suites import processes
-from hodei_e2e.suites.processes import process_alive  # noqa: F401 - the tests import it from here
+from hodei_e2e.suites.processes import process_alive
+
+__all__ = ["process_alive"]
 
 SESSION_LABEL = "hodei-e2e-tests.session"  # containers of this test session (the leak check)
 DEFAULT_POSTGRES_IMAGE = "hodei-e2e.local/postgres:15"

@@ -34,7 +34,7 @@ def strip_testcontainers_labels() -> None:
         made = create_labels(image, labels)
         return {k: v for k, v in made.items() if not k.startswith("org.testcontainers")}
 
-    docker_client.create_labels = labels_without_tc  # type: ignore[attr-defined]
+    docker_client.create_labels = labels_without_tc  # type: ignore[attr-defined,unused-ignore]
 
 
 def main(image: str, count: int, project: str, strip: bool) -> None:
