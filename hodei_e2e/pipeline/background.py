@@ -14,6 +14,16 @@ from hodei_e2e.signals import SignalGuard
 T = TypeVar("T")
 
 
+def settled(future: Future[T] | None) -> T | None:
+    """What a background task gave, once it ended well; None while it runs, when it was
+    cancelled, or when it failed (its error is the task's own to report)."""
+    if future is None or not future.done() or future.cancelled():
+        return None
+    if future.exception() is not None:
+        return None
+    return future.result()
+
+
 class Background:
     """A thread per task, so that every start begins at once however many there are.
 

@@ -15,7 +15,7 @@ from hodei_e2e.engine.docker import ContainerInfo, Engine
 from hodei_e2e.engine.singleton import Acquired
 from hodei_e2e.ownership.identity import RunIdentity
 from hodei_e2e.ownership.reaper import Watchdog
-from hodei_e2e.pipeline.background import Background
+from hodei_e2e.pipeline.background import Background, settled
 from hodei_e2e.postgres.migrations import Template
 from hodei_e2e.postgres.server import PostgresServer
 
@@ -95,12 +95,9 @@ class PostgresStart:
 
     def close(self) -> None:
         """The connections closed and the lease given back, of whatever came up."""
-        future = self.future
-        if future is None or not future.done() or future.cancelled():
+        up = settled(self.future)
+        if up is None:
             return
-        if future.exception() is not None:
-            return
-        up = future.result()
         up.server.close()
         if up.singleton is not None:
             up.singleton.release()

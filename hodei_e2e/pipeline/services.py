@@ -15,7 +15,7 @@ from hodei_e2e.engine.services import ServiceHandle
 from hodei_e2e.engine.singleton import Acquired
 from hodei_e2e.errors import E2EError
 from hodei_e2e.ownership.identity import RunIdentity
-from hodei_e2e.pipeline.background import Background
+from hodei_e2e.pipeline.background import Background, settled
 from hodei_e2e.suites.runner import INTERRUPTED, SkipSuite
 
 
@@ -41,10 +41,7 @@ class ServiceStart:
 
     def outcome(self) -> Started | None:
         """What the start gave, once it ended well; None while it runs, or when it failed."""
-        future = self.future
-        if not future.done() or future.cancelled() or future.exception() is not None:
-            return None
-        return future.result()
+        return settled(self.future)
 
     def release(self) -> None:
         started = self.outcome()
