@@ -239,12 +239,15 @@ def rust_scenario(
     env: Mapping[str, str],
     pg_image: str,
     *,
+    cold_repeat: int,
     warm_repeat: int,
     dev_worker: bool = True,
 ) -> tuple[dict[str, list[Measured]], list[str]]:
-    """Cold (one sample each: a cold build is minutes) and warm (`warm_repeat` each) samples of
-    both sides, interleaved, and notes. `dev_worker`: also the seed with the worker compiled in
-    the dev profile, cold (another cold build)."""
+    """Cold (`cold_repeat` pairs: a cold build is a minute or more) and warm (`warm_repeat`
+    each) samples of both sides, and notes. The cold pairs alternate which side goes first, so
+    that neither always runs in the other's wake (a build leaves the page cache and the
+    machine's load behind). `dev_worker`: also the seed with the worker compiled in the dev
+    profile, cold (another cold build, once)."""
     if shutil.which("cargo") is None:
         raise StepFailed("cargo is not on PATH")
     sides = Sides(tmp / "rust", hodei, dict(env), pg_image)
@@ -256,16 +259,25 @@ def rust_scenario(
         "seed warm": [],
     }
     try:
-        sides.empty_targets()
-        samples["tool cold"].append(sides.tool())
         if dev_worker:
+            sides.empty_targets()
             samples["seed cold, dev worker"].append(sides.seed(release=False))
-            shutil.rmtree(sides.seed_target)  # cold again; the warm samples follow this sequence
-        samples["seed cold"].append(sides.seed())
-        for _ in range(warm_repeat):
+        for pair in range(cold_repeat):
+            sides.empty_targets()
+            first, second = ("tool", "seed") if pair % 2 == 0 else ("seed", "tool")
+            for side in (first, second):
+                samples[f"{side} cold"].append(sides.tool() if side == "tool" else sides.seed())
+        for _ in range(warm_repeat):  # each side's target directory is its last cold build's
             samples["tool warm"].append(sides.tool())
             samples["seed warm"].append(sides.seed())
     finally:
         sides.cleanup()
     notes = [line.strip() for line in (__doc__ or "").split("\n\n")[1:4]]
     return samples, notes
+
+
+def median_sample(samples: Sequence[Measured]) -> Measured | None:
+    """The sample with the median total (the lower middle one of an even count): its steps
+    add up to the figure shown beside them."""
+    ordered = sorted(samples, key=lambda sample: sample.total)
+    return ordered[(len(ordered) - 1) // 2] if ordered else None
