@@ -4,10 +4,11 @@ while the image is checked."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TypeVar
+from concurrent.futures import wait as wait_futures
+from typing import Any, TypeVar
 
 from hodei_e2e.signals import SignalGuard
 
@@ -52,6 +53,15 @@ class Background:
                     return future.result(timeout=0.05)
                 except FutureTimeout:
                     continue
+
+    def wait_first(self, futures: Sequence[Future[Any]]) -> None:
+        """Until one of `futures` has ended, signals deferred as in `wait`."""
+        with self.guard.deferred():
+            while True:
+                self.guard.check()
+                done, _ = wait_futures(futures, timeout=0.05, return_when=FIRST_COMPLETED)
+                if done:
+                    return
 
     def stopping(self) -> bool:
         """Whether a signal (or the teardown) has cancelled the run's background work."""

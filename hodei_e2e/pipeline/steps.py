@@ -23,7 +23,7 @@ from hodei_e2e.engine.docker import Engine
 from hodei_e2e.errors import E2EError, ExitCode, Interrupted
 from hodei_e2e.ownership import process_orphans
 from hodei_e2e.ownership.reaper import Watchdog
-from hodei_e2e.pipeline.background import Background
+from hodei_e2e.pipeline.background import Background, settled
 from hodei_e2e.pipeline.contract import Contract, SuiteHooks
 from hodei_e2e.pipeline.plan import RunPlan
 from hodei_e2e.pipeline.postgres import Postgres, PostgresStart
@@ -142,6 +142,10 @@ def _steps(
     _sweep(engine, out)
     if not plan.image_after_prepare:
         _image_step(plan, engine, out)
+    if prepare is not None and (failed := _failed_first(prepare, postgres, background)):
+        record.prepare = failed  # Postgres, still starting, is cancelled by the teardown
+        record.results = _not_started_after(failed, plan)
+        return
     if postgres is not None:
         record.postgres = postgres.wait(background, out, watchdog)
     if plan.strict:
@@ -153,9 +157,7 @@ def _steps(
     if prepare is not None:
         record.prepare = _prepared(prepare, contract, background)
         if record.prepare.status is not Status.PASSED:  # skipped (a service failed): not done
-            from hodei_e2e.suites.prepare import not_started
-
-            record.results = [record.prepare, *not_started(list(plan.suites))]
+            record.results = _not_started_after(record.prepare, plan)
             return
     if plan.image_after_prepare:
         _image_step(plan, engine, out)
@@ -235,6 +237,29 @@ def _prepared(
     step, future = prepare
     step.offer(contract.prepare, lambda prepared: contract.release(step.suite, prepared))
     return background.wait(future)
+
+
+def _failed_first(
+    prepare: tuple[PrepareStep, Future[SuiteResult]],
+    postgres: PostgresStart | None,
+    background: Background,
+) -> SuiteResult | None:
+    """A prepare step that needs no database and fails while Postgres is still starting (a
+    compiler error comes in a second, a server in several) ends the run at once: its result.
+    None when the step passed, or is still running once Postgres is up."""
+    step, future = prepare
+    if step.needs_contract or postgres is None or postgres.future is None:
+        return None
+    background.wait_first([future, postgres.future])
+    result = settled(future)
+    return result if result is not None and result.status is not Status.PASSED else None
+
+
+def _not_started_after(prepare: SuiteResult, plan: RunPlan) -> list[SuiteResult]:
+    """The results of a run that the prepare step ended: its own, then every suite skipped."""
+    from hodei_e2e.suites.prepare import not_started
+
+    return [prepare, *not_started(list(plan.suites))]
 
 
 def _begin_postgres(

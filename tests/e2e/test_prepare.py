@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from support import Cli, Scrub, process_alive, run_json, script, wait_until
+from support import Cli, DockerPs, Scrub, process_alive, run_json, script, wait_until
 
 from hodei_e2e.engine.docker import Engine
 
@@ -92,6 +92,28 @@ def test_a_failing_prepare_step_fails_the_run_before_any_suite_starts(
     assert failure is not None
     assert "error: expected `;`" in (failure.text or "")
     assert "::error file=tests/e2e_x.rs,line=3,title=prepare failed::" in result.stdout
+
+
+def test_a_prepare_step_that_fails_while_postgres_starts_ends_the_run_at_once(
+    cli: Cli, engine: Engine, docker_ps: DockerPs, tmp_path: Path
+) -> None:
+    # Postgres held back 3 s at its fault point: the compiler error comes first, and the run
+    # must not wait for the server, let alone migrate it
+    failing = script(tmp_path, "compile.sh", "echo 'error: expected expression' >&2\nexit 101\n")
+    config = cli.write_config(tmp_path, {"a": "touch a.ran"}, prepare=failing)
+    result, report = run_json(cli, tmp_path, env={"HODEI_E2E_FAULTS": "postgres=sleep:3"})
+    assert result.code == 1, result.explain()
+    assert "✗ prepare failed in" in result.stderr, result.explain()
+    assert "error: expected expression" in result.stderr, result.explain()
+    assert "✓ postgres" not in result.stderr, result.explain()
+    assert "migrations" not in result.stderr, result.explain()
+    assert report["postgres"]["container"] is None, report["postgres"]
+    assert [(s["name"], s["status"]) for s in report["suites"]] == [
+        ("prepare", "failed"),
+        ("a", "skipped"),
+    ]
+    assert not (tmp_path / "a.ran").exists()
+    assert docker_ps(f"io.hodei.e2e.project={config.project}") == []
 
 
 def test_prepare_times_out_with_its_whole_process_group(
