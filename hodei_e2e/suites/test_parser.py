@@ -332,7 +332,8 @@ class OutputParser:
         lines = list(self._block_lines)
         while lines and not lines[-1].strip():
             lines.pop()
-        block.output = lines
+        first = next((n for n, line in enumerate(lines) if line.strip()), len(lines))
+        block.output = lines[first:]  # libtest opens a block with an empty line
         self._block = None
         self._panic = None
 

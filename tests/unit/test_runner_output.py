@@ -75,6 +75,32 @@ def test_a_captured_failure_keeps_its_own_output_block() -> None:
     assert "checking the answer" not in tests["panics_with_two_lines"].output
 
 
+def test_a_block_of_a_test_that_printed_nothing_starts_at_its_panic() -> None:
+    # libtest writes an empty line before a captured panic: with nothing printed before it, the
+    # block would open with that line (and the console's failure block with a blank line)
+    text = textwrap.dedent(
+        """\
+        running 1 test
+        test quiet_failure ... FAILED
+
+        failures:
+
+        ---- quiet_failure stdout ----
+
+        thread 'quiet_failure' (11798) panicked at tests/e2e_math.rs:11:5:
+        off by one
+
+        failures:
+            quiet_failure
+
+        test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out
+        """
+    )
+    (test,) = parse(text).tests
+    assert test.output.splitlines()[0].startswith("thread 'quiet_failure' (11798) panicked at")
+    assert test.message == "off by one"
+
+
 def test_a_build_error_is_the_first_compiler_error_and_where_it_points() -> None:
     parsed = parse(captured("cargo-build-error.txt"))
     assert parsed.tests == ()
