@@ -175,7 +175,8 @@ class BuildProgress:
             self._emit(f"#{vertex.number} {vertex.name}", vertex, keep=False)
         if update.cached and not vertex.cached:
             vertex.cached = True
-            self._emit(f"#{vertex.number} CACHED", vertex, keep=False)
+            if not vertex.done:  # a vertex can be marked cached after its DONE: said once
+                self._emit(f"#{vertex.number} CACHED", vertex, keep=False)
         if update.error:
             self._flush_vertex(vertex)
             self.step, self.instruction, self.tail = vertex.step, vertex.instruction, vertex.tail

@@ -100,6 +100,17 @@ def test_the_view_follows_steps_and_keeps_the_failing_steps_lines(tmp_path: Path
     ]  # fmt: skip
 
 
+def test_a_vertex_marked_cached_after_it_is_done_is_reported_once(tmp_path: Path) -> None:
+    # what dockerd 20.10 sends for a FROM of a local image: started and completed, then cached
+    log = tmp_path / "build.log"
+    step = "[1/2] FROM hodei-e2e.local/debian:bookworm"
+    with BuildProgress(Output(verbosity=-9), "t", log) as progress:
+        progress.message(_trace(_vertex("sha256:f", step, started=True)))
+        progress.message(_trace(_vertex("sha256:f", step, started=True, completed=True)))
+        progress.message(_trace(_vertex("sha256:f", step, cached=True, completed=True)))
+    assert log.read_text().splitlines() == [f"#1 {step}", "#1 DONE"]
+
+
 def test_a_base_image_buildkit_cannot_resolve_is_named(tmp_path: Path) -> None:
     name = "[internal] load metadata for docker.io/library/nosuch:1"
     with BuildProgress(Output(verbosity=-9), "t", tmp_path / "log") as progress:
