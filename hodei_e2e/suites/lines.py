@@ -121,6 +121,15 @@ class Block:
             return head
         return head + self._decode(self.data[self.start : self.end - 1])
 
+    def distinct(self) -> list[str]:
+        """Each line once, in the order of its first occurrence (repeated lines are found on
+        the bytes, before anything is decoded)."""
+        head = [] if self.first is None else [self.first]
+        if self.end <= self.start:
+            return head
+        raw = b"\n".join(dict.fromkeys(self.data[self.start : self.end - 1].split(b"\n")))
+        return list(dict.fromkeys(head + self._decode(raw)))
+
     def has(self, needle: bytes) -> bool:
         """Whether a line holds `needle`."""
         if self.first is not None and needle.decode() in self.first:

@@ -45,6 +45,7 @@ BLOCK_LINES = 400  # kept of one test's output block (its last lines)
 MAX_TESTS = 100_000
 
 _TEST = re.compile(r"test (.+?) \.\.\. (ok|FAILED|ignored)(?:, (.*))?$")
+_PASSED_LINE = re.compile(r"test (.+?) \.\.\. ok")  # fullmatch: a line _TEST reads as passed
 _PENDING = re.compile(r"test (.+?) \.\.\.(?: |$)")
 # A result after `test X ... `: alone, or run into a line another thread printed meanwhile.
 _LATE_RESULT = re.compile(
@@ -76,12 +77,16 @@ _PYTEST_STATUS = {
 }
 _STATUS = {"ok": Status.PASSED, "FAILED": Status.FAILED, "ignored": Status.SKIPPED}
 _FIRST = frozenset("tr -feFPSEX=")  # first characters of the lines worth a closer look
-# Words at least one of which every line the parser acts on holds (libtest, cargo, rustc and
-# pytest's `-rA` lines): a block of output without any of them changes nothing.
-_WORDS = (
-    b"test ", b"---- ", b"panicked", b"Running ", b"Doc-tests", b"running ", b"error",
-    b"failures:", b"-->", b"==", b"PASSED", b"FAILED", b"SKIPPED", b"ERROR", b"XFAIL", b"XPASS",
-)  # fmt: skip
+# Words at least one of which every line holds that the parser acts on while it is idle (no
+# output block, late result or panic being read, no compiler error waiting for its `-->`):
+# `test X ...`, `thread '...' panicked at`, cargo's `Running`/`Doc-tests` and libtest's
+# `running N tests`, `---- X stdout ----`, rustc's `error`, pytest's header (`short test
+# summary info`). A block of output without any of them changes nothing. Few words, since
+# each is one scan of the block: output that has none of them goes by at several hundred MB/s.
+_IDLE_WORDS = (b"test", b"panicked", b"unning ", b"---- ", b"error")
+_PYTEST_WORDS = (b"PASSED", b"FAILED", b"SKIPPED", b"ERROR", b"XFAIL", b"XPASS")  # once seen
+_IDLE_TEXT = tuple(word.decode() for word in _IDLE_WORDS)
+_PYTEST_TEXT = tuple(word.decode() for word in _PYTEST_WORDS)
 
 
 @dataclass
@@ -139,10 +144,36 @@ class OutputParser:
             and self._panic is None
             and not self._error_wants_location  # its `--> file:line` may come in the next read
         )
-        if idle and not any(block.has(word) for word in _WORDS):
+        words = _IDLE_WORDS + _PYTEST_WORDS if self._pytest else _IDLE_WORDS
+        if idle and not any(block.has(word) for word in words):
+            return
+        if idle and self._passed_in_bulk(block):
             return
         for line in block.all():
             self.feed(line)
+
+    def _passed_in_bulk(self, block: Block) -> bool:
+        """Lines whose only ones of note are `test X ... ok` (many passing tests, or a suite
+        that prints such lines by the million), each distinct line read once instead of every
+        line in turn: in this state, with nothing else of note among them, their order and
+        repetitions change nothing. False, with nothing recorded, at the first line that needs
+        a closer look (a block of a libtest run usually starts with one)."""
+        passed = []
+        words = _IDLE_TEXT + _PYTEST_TEXT if self._pytest else _IDLE_TEXT
+        for line in block.distinct():
+            match = _PASSED_LINE.fullmatch(line)
+            if match is not None and " ... " not in match[1] and "\x1b" not in line:
+                passed.append(match[1])
+            elif "\x1b" in line or (line[:1] in _FIRST and any(word in line for word in words)):
+                return False  # `feed` would act on it (it passes over the others)
+        tests, slow, binary = self._tests, self._slow, self._binary
+        for name in passed:
+            if len(tests) >= MAX_TESTS:
+                break
+            key = (binary, name)
+            tests[key] = _Test(binary, name, Status.PASSED)
+            slow.pop(key, None)
+        return True
 
     # -- per line ----------------------------------------------------------------------------------
 

@@ -92,3 +92,12 @@ def test_the_last_lines_of_a_block_count_the_line_begun_earlier() -> None:
     assert block.last(2) == ["begun earlier", "second"]
     assert block.last(9) == ["begun earlier", "second"]
     assert len(block) == 2
+
+
+def test_a_blocks_distinct_lines_in_the_order_they_first_come() -> None:
+    splitter = LineSplitter(limit=5)
+    splitter.feed(b"a ")
+    block = splitter.feed(b"b\nx\r\ny\nx\na b\n" + b"z" * 8 + b"1\n" + b"z" * 8 + b"2\n")
+    cut = "zzzzz… [hodei-e2e: 4 bytes cut]"
+    assert block.all() == ["a b", "x", "y", "x", "a b", cut, cut]
+    assert block.distinct() == ["a b", "x", "y", cut]  # `x\r` is `x`; both cuts are one line

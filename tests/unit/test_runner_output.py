@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hodei_e2e.report.results import Diagnostic, Status, TestResult
+from hodei_e2e.suites.lines import LineSplitter
 from hodei_e2e.suites.test_parser import OutputParser, Parsed
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -297,3 +298,32 @@ def test_a_huge_output_block_keeps_its_last_lines() -> None:
     lines = test.output.splitlines()
     assert len(lines) <= 400
     assert lines[-1] == "line 99999"
+
+
+MANY_PASSING = (
+    "     Running tests/e2e_a.rs (target/debug/deps/e2e_a-0123456789abcdef)\n\nrunning 3 tests\n"
+    + "test a::one ... ok\nsome log line\ntest a::two ... ok\n" * 400
+    + "\x1b[32mtest a::coloured ... ok\x1b[0m\n"
+    + "test a::three ... FAILED\n\nfailures:\n\n---- a::three stdout ----\n"
+    + "thread 'a::three' (7) panicked at tests/e2e_a.rs:3:5:\nboom\n\nfailures:\n    a::three\n\n"
+    + "test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out\n\n"
+    + "     Running tests/e2e_b.rs (target/debug/deps/e2e_b-0123456789abcdef)\n\n"
+    + "test a::one ... ok\n" * 300
+    + "test odd ... ok ... ok\ntest with_reason ... ok, not really\nlatest news\n"
+    + "===== short test summary info =====\nPASSED tests/x.py::t\n"
+)
+
+
+@pytest.mark.parametrize("name", ["cargo-test.txt", "cargo-test-nocapture.txt", "many-passing"])
+@pytest.mark.parametrize("read", [5, 97, 4096, 1 << 20])
+def test_reading_blocks_finds_what_reading_line_by_line_finds(name: str, read: int) -> None:
+    # the suite's output path hands the parser blocks of whatever a read gave; a block whose
+    # only lines of note pass is recorded in bulk, which must come to the same
+    text = MANY_PASSING if name == "many-passing" else captured(name)
+    parser, splitter, data = OutputParser(), LineSplitter(), text.encode()
+    for at in range(0, len(data), read):
+        parser.feed_block(splitter.feed(data[at : at + read]))
+    parser.feed_block(splitter.finish())
+    by_blocks = parser.finish(CRATE)
+    assert by_blocks == parse(text)
+    assert by_blocks.tests  # the text has tests: the comparison is not of two empty results
