@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as wait_futures
 from typing import Any, TypeVar
 
@@ -46,16 +45,13 @@ class Background:
         return self._pool.submit(task)
 
     def wait(self, future: Future[T]) -> T:
+        """What `future` gives (or raises), signals deferred until it has it."""
         with self.guard.deferred():
-            while True:
-                self.guard.check()
-                try:
-                    return future.result(timeout=0.05)
-                except FutureTimeout:
-                    continue
+            self.wait_first([future])
+            return future.result()
 
     def wait_first(self, futures: Sequence[Future[Any]]) -> None:
-        """Until one of `futures` has ended, signals deferred as in `wait`."""
+        """Until one of `futures` has ended; a signal is acted on between two 50 ms looks."""
         with self.guard.deferred():
             while True:
                 self.guard.check()
