@@ -262,11 +262,11 @@ def rust_scenario(
         if dev_worker:
             sides.empty_targets()
             samples["seed cold, dev worker"].append(sides.seed(release=False))
+        measure = {"tool": sides.tool, "seed": sides.seed}
         for pair in range(cold_repeat):
             sides.empty_targets()
-            first, second = ("tool", "seed") if pair % 2 == 0 else ("seed", "tool")
-            for side in (first, second):
-                samples[f"{side} cold"].append(sides.tool() if side == "tool" else sides.seed())
+            for side in ("tool", "seed") if pair % 2 == 0 else ("seed", "tool"):
+                samples[f"{side} cold"].append(measure[side]())
         for _ in range(warm_repeat):  # each side's target directory is its last cold build's
             samples["tool warm"].append(sides.tool())
             samples["seed warm"].append(sides.seed())

@@ -161,10 +161,12 @@ class OutputParser:
         passed = []
         words = _IDLE_TEXT + _PYTEST_TEXT if self._pytest else _IDLE_TEXT
         for line in block.distinct():
+            if "\x1b" in line:
+                return False  # `feed` reads it without its colours
             match = _PASSED_LINE.fullmatch(line)
-            if match is not None and " ... " not in match[1] and "\x1b" not in line:
+            if match is not None and " ... " not in match[1]:
                 passed.append(match[1])
-            elif "\x1b" in line or (line[:1] in _FIRST and any(word in line for word in words)):
+            elif line[:1] in _FIRST and any(word in line for word in words):
                 return False  # `feed` would act on it (it passes over the others)
         tests, slow, binary = self._tests, self._slow, self._binary
         for name in passed:
