@@ -135,7 +135,10 @@ def test_prepare_times_out_with_its_whole_process_group(
 def test_ctrl_c_during_prepare_stops_it_and_exits_130(
     cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
-    hang = script(tmp_path, "hang.sh", "sleep 300 &\necho $! > child.pid\nwait\n")
+    # the pid written whole, then renamed: `> child.pid` creates the file before echo fills it
+    hang = script(
+        tmp_path, "hang.sh", "sleep 300 &\necho $! > child.new && mv child.new child.pid\nwait\n"
+    )
     cli.write_config(tmp_path, {"a": "touch a.ran"}, prepare=hang)
     process = cli.start("run", cwd=tmp_path)
     assert wait_until((tmp_path / "child.pid").exists, timeout=30), process.output().explain()
